@@ -1,0 +1,1 @@
+"""The ``zoo`` command line: parses, calls the :mod:`zoo` API, renders."""

@@ -1,0 +1,61 @@
+"""Settings read from the environment, in one place.
+
+Every value is read when it is used, never at import, so a test or a long-lived
+process can change the environment and see the effect.
+
+| variable       | meaning                                                  |
+|----------------|----------------------------------------------------------|
+| ``ZOO_HOME``   | cache root (default: the platform's user cache dir)      |
+| ``ZOO_OFFLINE``| ``1``/``true``/``yes``: never touch the network          |
+| ``ZOO_REGISTRY``| extra registry files or folders, ``os.pathsep``-separated|
+| ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["home", "offline", "extra_registries", "mirrors", "shipped_registry"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def home() -> Path:
+    """Returns the cache root: ``$ZOO_HOME`` or the platform cache folder."""
+    value = os.environ.get("ZOO_HOME")
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("zoo", appauthor=False))
+
+
+def offline() -> bool:
+    """Returns True when ``ZOO_OFFLINE`` asks zoo never to use the network."""
+    return os.environ.get("ZOO_OFFLINE", "").strip().lower() in _TRUE
+
+
+def extra_registries() -> list[Path]:
+    """Returns the extra registry paths listed in ``ZOO_REGISTRY``."""
+    value = os.environ.get("ZOO_REGISTRY", "")
+    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+
+
+def mirrors() -> list[str]:
+    """Returns the mirrors listed in ``ZOO_MIRROR`` (URLs or folders)."""
+    value = os.environ.get("ZOO_MIRROR", "")
+    return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def shipped_registry() -> Path:
+    """Returns the folder of registry YAML files that ships with zoo.
+
+    An installed wheel carries it as ``zoo/registry_data``; a source checkout
+    (editable install) keeps it at the top-level ``registry/``.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "registry_data"
+    if installed.is_dir():
+        return installed
+    return package.parent / "registry"

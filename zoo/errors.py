@@ -1,0 +1,148 @@
+"""Every error zoo raises.
+
+Each class sits under :class:`ZooError` and also inherits the builtin a caller
+would naturally catch (``KeyError`` for unknown names, ``ValueError`` for bad
+content, ``OSError`` for I/O), so ``except KeyError`` keeps working for code
+that does not know about zoo.
+
+Messages say what was wrong, where, and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ZooError",
+    "ModelNotFoundError",
+    "VersionNotFoundError",
+    "InvalidModelIdError",
+    "RegistryError",
+    "RegistryIssue",
+    "ChecksumMismatchError",
+    "DownloadError",
+    "OfflineError",
+    "ExportError",
+    "ParityError",
+]
+
+
+class ZooError(Exception):
+    """Root of every error raised by zoo."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; ours are sentences meant to be read as-is.
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelNotFoundError(ZooError, KeyError):
+    """A model id names no model in the registry.
+
+    Attributes:
+        name: The name that was asked for.
+        suggestions: The closest known names, best first.
+    """
+
+    def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = ()):
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = (
+            f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else ""
+        )
+        super().__init__(
+            f"No model named {name!r} in the registry.{hint} "
+            "Run 'zoo list' or 'zoo search TEXT' to see what is available."
+        )
+
+
+class VersionNotFoundError(ZooError, KeyError):
+    """A model exists but has no version by the requested name."""
+
+    def __init__(self, name: str, version: str, available: list[str] | tuple[str, ...]):
+        self.name = name
+        self.version = version
+        self.available = tuple(available)
+        super().__init__(
+            f"Model {name!r} has no version {version!r}. "
+            f"Available versions: {', '.join(self.available)}. "
+            f"Use '{name}@<version>' with one of them, or '{name}' for the default."
+        )
+
+
+class InvalidModelIdError(ZooError, ValueError):
+    """A string is not a well-formed ``[family/]name[@version]`` id."""
+
+
+class RegistryIssue:
+    """One problem found in a registry file.
+
+    Attributes:
+        file: The file the problem is in.
+        location: Dotted path inside the file, e.g.
+            ``models.resnet50.versions.a1_in1k.files[0].sha256``; empty for
+            problems with the file as a whole.
+        message: What is wrong and what to do about it.
+        code: A stable machine-readable code (``sha256_format``,
+            ``extra_forbidden``, ``duplicate_name``, ...).
+    """
+
+    __slots__ = ("file", "location", "message", "code")
+
+    def __init__(self, file: str, location: str, message: str, code: str):
+        self.file = file
+        self.location = location
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.location}" if self.location else self.file
+        return f"{where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"RegistryIssue({str(self)!r}, code={self.code!r})"
+
+    def to_dict(self) -> dict[str, str]:
+        """Returns the issue as a JSON-ready dict."""
+        return {
+            "file": self.file,
+            "location": self.location,
+            "message": self.message,
+            "code": self.code,
+        }
+
+
+class RegistryError(ZooError, ValueError):
+    """One or more registry files are malformed.
+
+    Attributes:
+        issues: Every problem found, each with file, location and message.
+    """
+
+    def __init__(self, issues: list[RegistryIssue]):
+        self.issues = list(issues)
+        if len(self.issues) == 1:
+            text = f"Invalid registry: {self.issues[0]}"
+        else:
+            lines = "\n".join(f"  {issue}" for issue in self.issues)
+            text = f"Invalid registry, {len(self.issues)} problems:\n{lines}"
+        super().__init__(text)
+
+
+class ChecksumMismatchError(ZooError, ValueError):
+    """A file's size or hash differs from what the registry pins."""
+
+
+class DownloadError(ZooError, OSError):
+    """A file could not be fetched from any of its sources."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and a needed file is not in the cache."""
+
+
+class ExportError(ZooError, RuntimeError):
+    """A model could not be exported."""
+
+
+class ParityError(ExportError, ValueError):
+    """An exported model's outputs differ from torch beyond tolerance."""

@@ -1,0 +1,363 @@
+"""The registry's data model: pydantic v2 classes, no I/O.
+
+A registry file looks like this (one file per model family)::
+
+    schema_version: 1
+    models:
+      resnet50:
+        task: image-classification
+        modality: vision
+        architecture: ResNet-50
+        paper: {title: ..., url: https://arxiv.org/abs/1512.03385}
+        default: a1_in1k
+        versions:
+          a1_in1k:
+            adapter: timm
+            arch: resnet50
+            license: apache-2.0
+            input: {shape: [3, 224, 224], mean: [...], std: [...]}
+            stages: [{name: layer1, channels: 256, stride: 4}, ...]
+            files:
+              - path: model.safetensors
+                size: 102469840
+                sha256: 7735...
+                source: {hf: timm/resnet50.a1_in1k, revision: 7672..., file: model.safetensors}
+
+Every class forbids unknown keys and is frozen. Field rules raise errors with
+stable codes (``sha256_format``, ``revision_format``, ...) and messages that
+say what to write instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from zoo._ids import NAME_PATTERN
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TASKS",
+    "ADAPTERS",
+    "Paper",
+    "Metric",
+    "InputSpec",
+    "Stage",
+    "Source",
+    "FileSpec",
+    "ModelVersion",
+    "ModelEntry",
+    "RegistryFile",
+]
+
+SCHEMA_VERSION = 1
+
+TASKS = (
+    "image-classification",
+    "feature-extraction",
+    "sentence-embedding",
+    "word-embedding",
+    "fill-mask",
+    "text-classification",
+    "object-detection",
+    "semantic-segmentation",
+)
+ADAPTERS = ("timm", "torchvision", "transformers", "onnx", "word-vectors", "caffe")
+
+_NAME = re.compile(f"^{NAME_PATTERN}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise PydanticCustomError(
+            "name_format",
+            "{value} is not a valid name: use lowercase letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_sha256(value: str) -> str:
+    if not _HEX64.match(value):
+        raise PydanticCustomError(
+            "sha256_format",
+            "must be a sha256 digest: 64 lowercase hex characters (got {length} "
+            "characters: {value}); copy it from the publisher's LFS pointer or "
+            "manifest, never invent one",
+            {"value": repr(value), "length": len(value)},
+        )
+    return value
+
+
+def _check_revision(value: str) -> str:
+    if not _HEX40.match(value):
+        raise PydanticCustomError(
+            "revision_format",
+            "must be a full 40-hex commit id, not a branch, tag or short hash "
+            "(got {value}); pulls must be reproducible",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_https(value: str) -> str:
+    if not value.startswith("https://") or len(value) <= len("https://"):
+        raise PydanticCustomError(
+            "url_scheme",
+            "must be an https:// URL (got {value}); plain http is only allowed "
+            "for mirrors given at run time",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_hf_repo(value: str) -> str:
+    if not _HF_REPO.match(value):
+        raise PydanticCustomError(
+            "hf_repo_format",
+            "must be a Hugging Face repo id 'owner/name' (got {value})",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_relpath(value: str) -> str:
+    parts = value.split("/")
+    if (
+        not value
+        or value.startswith("/")
+        or "\\" in value
+        or ":" in parts[0]
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise PydanticCustomError(
+            "path_format",
+            "must be a relative POSIX path without '.', '..' or empty parts "
+            "(got {value}); files may not escape the model folder",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _unique(values: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise PydanticCustomError(
+                "duplicate", "{what} {value} is listed twice; keep one", {"what": what, "value": repr(value)}
+            )
+        seen.add(value)
+    return values
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Sha256 = Annotated[str, AfterValidator(_check_sha256)]
+Revision = Annotated[str, AfterValidator(_check_revision)]
+HttpsUrl = Annotated[str, AfterValidator(_check_https)]
+HfRepo = Annotated[str, AfterValidator(_check_hf_repo)]
+RelPath = Annotated[str, AfterValidator(_check_relpath)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NameList = Annotated[list[Name], AfterValidator(lambda v: _unique(v, "name"))]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class Paper(_Strict):
+    """The publication that introduced the model or its weights."""
+
+    title: NonEmpty
+    url: HttpsUrl
+    year: Annotated[int, Field(ge=1950, le=2100)] | None = None
+
+
+class Metric(_Strict):
+    """A published evaluation figure, with the URL of the table it comes from."""
+
+    name: NonEmpty
+    value: float
+    source: HttpsUrl
+
+
+class InputSpec(_Strict):
+    """What the model expects as input.
+
+    Vision models give ``shape`` (C, H, W), ``mean`` and ``std``; text models
+    name their ``tokenizer`` file (a path among the version's files).
+    """
+
+    shape: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)] | None = None
+    mean: Annotated[list[float], Field(min_length=1)] | None = None
+    std: Annotated[list[float], Field(min_length=1)] | None = None
+    interpolation: Literal["nearest", "bilinear", "bicubic"] | None = None
+    crop_pct: Annotated[float, Field(gt=0, le=1)] | None = None
+    tokenizer: RelPath | None = None
+    max_length: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check_normalization(self) -> InputSpec:
+        if (self.mean is None) != (self.std is None):
+            raise PydanticCustomError(
+                "mean_std_pair", "give both mean and std, or neither"
+            )
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise PydanticCustomError("std_positive", "every std value must be > 0")
+        if self.mean is not None and self.std is not None:
+            if len(self.mean) != len(self.std):
+                raise PydanticCustomError(
+                    "mean_std_length", "mean and std must have one value per channel each"
+                )
+            if self.shape is not None and len(self.mean) != self.shape[0]:
+                raise PydanticCustomError(
+                    "mean_channels",
+                    "mean/std have {n} values but shape has {c} channels",
+                    {"n": len(self.mean), "c": self.shape[0]},
+                )
+        return self
+
+
+class Stage(_Strict):
+    """A point where the network can be cut, named as the framework names it.
+
+    ``stride`` is the product of the strides up to this stage (1 for text);
+    valid-padding layers can make the map a few pixels smaller than
+    input size / stride.
+    """
+
+    name: NonEmpty
+    channels: PositiveInt
+    stride: PositiveInt
+    aliases: list[NonEmpty] = []
+
+
+class Source(_Strict):
+    """Where a file comes from: a pinned Hugging Face file or an https URL."""
+
+    hf: HfRepo | None = None
+    revision: Revision | None = None
+    file: RelPath | None = None
+    url: HttpsUrl | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        if (self.hf is None) == (self.url is None):
+            raise PydanticCustomError(
+                "source_kind",
+                "give exactly one of 'hf' (with 'revision' and 'file') or 'url'",
+            )
+        if self.hf is not None and (self.revision is None or self.file is None):
+            raise PydanticCustomError(
+                "hf_source_incomplete",
+                "a Hugging Face source needs 'revision' (40 hex) and 'file'",
+            )
+        if self.url is not None and (self.revision is not None or self.file is not None):
+            raise PydanticCustomError(
+                "url_source_extra", "a url source takes no 'revision' or 'file'"
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["hf", "url"]:
+        """``"hf"`` or ``"url"``."""
+        return "hf" if self.hf is not None else "url"
+
+
+class FileSpec(_Strict):
+    """One file a model version needs, pinned by size and sha256."""
+
+    path: RelPath
+    size: PositiveInt
+    sha256: Sha256
+    source: Source
+
+
+class ModelVersion(_Strict):
+    """One set of weights for a model (like timm's ``.a1_in1k`` tags).
+
+    ``arch`` is what the adapter builds (a timm or torchvision model name, a
+    transformers model type); ``arch_args`` are keyword arguments for it.
+    ``paper`` cites the training recipe when it differs from the model's.
+    """
+
+    adapter: Literal[ADAPTERS]  # type: ignore[valid-type]
+    arch: NonEmpty
+    arch_args: dict[NonEmpty, str | int | float | bool] = {}
+    license: NonEmpty
+    description: str | None = None
+    dataset: str | None = None
+    paper: Paper | None = None
+    params: PositiveInt | None = None
+    metrics: list[Metric] = []
+    input: InputSpec | None = None
+    stages: list[Stage] = []
+    files: Annotated[list[FileSpec], Field(min_length=1)]
+    tags: NameList = []
+
+    @model_validator(mode="after")
+    def _check_unique(self) -> ModelVersion:
+        _unique([f.path for f in self.files], "file path")
+        names = [s.name for s in self.stages] + [a for s in self.stages for a in s.aliases]
+        _unique(names, "stage name or alias")
+        if self.input is not None and self.input.tokenizer is not None:
+            if self.input.tokenizer not in {f.path for f in self.files}:
+                raise PydanticCustomError(
+                    "tokenizer_file",
+                    "input.tokenizer {tok} is not one of this version's files",
+                    {"tok": repr(self.input.tokenizer)},
+                )
+        return self
+
+    @property
+    def size(self) -> int:
+        """Total bytes of every file of this version."""
+        return sum(f.size for f in self.files)
+
+
+class ModelEntry(_Strict):
+    """A model: what it is, and its named versions."""
+
+    task: Literal[TASKS]  # type: ignore[valid-type]
+    modality: Literal["vision", "text"]
+    architecture: NonEmpty
+    paper: Paper
+    description: str | None = None
+    aliases: NameList = []
+    tags: NameList = []
+    default: Name
+    versions: Annotated[dict[Name, ModelVersion], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check_default(self) -> ModelEntry:
+        if self.default not in self.versions:
+            raise PydanticCustomError(
+                "default_version",
+                "default {default} is not one of the versions ({names})",
+                {"default": repr(self.default), "names": ", ".join(self.versions)},
+            )
+        if self.modality == "vision":
+            for name, version in self.versions.items():
+                spec = version.input
+                if spec is None or spec.shape is None or spec.mean is None:
+                    raise PydanticCustomError(
+                        "vision_input",
+                        "vision version {name} needs input.shape, input.mean and input.std",
+                        {"name": repr(name)},
+                    )
+        return self
+
+
+class RegistryFile(_Strict):
+    """The top level of one registry YAML file."""
+
+    schema_version: Literal[1]
+    description: str | None = None
+    models: dict[Name, ModelEntry]
