@@ -234,8 +234,14 @@ def _pydantic_issue(file: str, error: dict[str, Any]) -> RegistryIssue:
     return RegistryIssue(file, loc, message, code)
 
 
-def _read_registry_file(path: Path) -> tuple[Any, list[RegistryIssue]]:
-    """Parses and validates one file; returns (RegistryFile or None, issues)."""
+def _read_registry_file(path: Path) -> tuple[Any, list[RegistryIssue], list[str]]:
+    """Parses and validates one file.
+
+    Returns:
+        (RegistryFile or None, issues, the model names the file defines). The
+        names are read even from a file that fails validation, so that
+        duplicates are reported together with its other problems.
+    """
     import yaml
 
     from zoo.schema import RegistryFile
@@ -252,19 +258,19 @@ def _read_registry_file(path: Path) -> tuple[Any, list[RegistryIssue]]:
                     "a registry file; split it by model family",
                     "file_too_large",
                 )
-            ]
+            ], []
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return None, [RegistryIssue(file, "", "no such file or folder: check the path", "not_found")]
+        return None, [RegistryIssue(file, "", "no such file or folder: check the path", "not_found")], []
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [RegistryIssue(file, "", f"cannot read the file ({exc}); it must be UTF-8 text", "unreadable")]
+        return None, [RegistryIssue(file, "", f"cannot read the file ({exc}); it must be UTF-8 text", "unreadable")], []
     try:
         data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        return None, [RegistryIssue(file, where, f"invalid YAML: {problem}; fix the syntax", "yaml_syntax")]
+        return None, [RegistryIssue(file, where, f"invalid YAML: {problem}; fix the syntax", "yaml_syntax")], []
     if not isinstance(data, dict):
         return None, [
             RegistryIssue(
@@ -273,13 +279,15 @@ def _read_registry_file(path: Path) -> tuple[Any, list[RegistryIssue]]:
                 "the top level must be a mapping with 'schema_version: 1' and 'models:'",
                 "not_a_mapping",
             )
-        ]
+        ], []
+    models = data.get("models")
+    names = [n for n in models if isinstance(n, str)] if isinstance(models, dict) else []
     from pydantic import ValidationError
 
     try:
-        return RegistryFile.model_validate(data), []
+        return RegistryFile.model_validate(data), [], names
     except ValidationError as exc:
-        return None, [_pydantic_issue(file, err) for err in exc.errors(include_url=False)]
+        return None, [_pydantic_issue(file, err) for err in exc.errors(include_url=False)], names
 
 
 def _merge_layer(
@@ -290,11 +298,9 @@ def _merge_layer(
     """Validates one layer's files and merges their models into ``models``."""
     defined: dict[str, str] = {}  # model name -> file that defines it in this layer
     for path in layer:
-        parsed, file_issues = _read_registry_file(path)
+        parsed, file_issues, names = _read_registry_file(path)
         issues.extend(file_issues)
-        if parsed is None:
-            continue
-        for name, entry in parsed.models.items():
+        for name in names:
             if name in defined:
                 issues.append(
                     RegistryIssue(
@@ -307,7 +313,10 @@ def _merge_layer(
                 )
                 continue
             defined[name] = str(path)
-            record = entry.model_dump(mode="json", exclude_none=True)
+            if parsed is None:
+                continue
+            entry = parsed.models[name]
+            record = entry.model_dump(mode="json", exclude_defaults=True)
             record["family"] = path.stem
             record["registry_file"] = str(path)
             models[name] = record
