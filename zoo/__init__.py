@@ -8,8 +8,11 @@ Example:
     'ResNet-50'
 
 ``import zoo`` stays light: torch, timm, transformers and onnx are imported
-only by the functions that need them.
+only by the functions that need them, and the download machinery only when
+first used.
 """
+
+from typing import Any
 
 from zoo._ids import ModelId, parse_model_id
 from zoo._version import __version__
@@ -24,12 +27,39 @@ from zoo.registry import (
 
 __all__ = [
     "__version__",
+    "Cache",
     "ModelId",
     "ModelInfo",
     "ModelSummary",
     "info",
     "list_models",
+    "lock_models",
     "parse_model_id",
+    "pull",
     "search",
     "validate_registry",
+    "verify",
 ]
+
+# name -> (module, attribute), imported on first access (PEP 562).
+_LAZY = {
+    "Cache": ("zoo.cache", "Cache"),
+    "lock_models": ("zoo.resolve", "lock_models"),
+    "pull": ("zoo.resolve", "pull"),
+    "verify": ("zoo.resolve", "verify"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

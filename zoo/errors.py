@@ -17,6 +17,7 @@ __all__ = [
     "InvalidModelIdError",
     "RegistryError",
     "RegistryIssue",
+    "NotCachedError",
     "ChecksumMismatchError",
     "DownloadError",
     "OfflineError",
@@ -126,6 +127,10 @@ class RegistryError(ZooError, ValueError):
             lines = "\n".join(f"  {issue}" for issue in self.issues)
             text = f"Invalid registry, {len(self.issues)} problems:\n{lines}"
         super().__init__(text)
+
+
+class NotCachedError(ZooError, KeyError):
+    """A model version asked for is not in the cache."""
 
 
 class ChecksumMismatchError(ZooError, ValueError):

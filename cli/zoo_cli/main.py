@@ -6,6 +6,7 @@ result; every rule lives in the library.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.InvalidModelIdError, 2),
     (errors.ModelNotFoundError, 3),
     (errors.VersionNotFoundError, 3),
+    (errors.NotCachedError, 3),
     (errors.ChecksumMismatchError, 4),
     (errors.DownloadError, 5),
     (errors.ExportError, 6),
@@ -255,6 +257,220 @@ def validate_cmd(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> N
             f"ok: {counts['files']} files, {counts['models']} models, "
             f"{counts['versions']} versions, {counts['files_pinned']} pinned files"
         )
+
+
+def _progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--progress/--no-progress",
+        "show_progress",
+        default=None,
+        help="Draw progress bars (default: only on a terminal).",
+    )(func)
+
+
+def _run_with_progress(as_json: bool, show: bool | None, work: Callable[[Any], Any]) -> Any:
+    from zoo_cli._progress import make_reporter
+
+    reporter = make_reporter(as_json, show)
+    try:
+        return work(reporter)
+    finally:
+        reporter.close()
+
+
+@cli.command("pull")
+@click.argument("model_ids", nargs=-1)
+@click.option("--lock", "lock_file", type=click.Path(exists=True, dir_okay=False), help="Pull exactly what this lock file pins.")
+@click.option("--offline", is_flag=True, default=None, help="Never use the network (also: ZOO_OFFLINE=1).")
+@_progress_option
+@_json_option
+@click.pass_context
+def pull_cmd(
+    ctx: click.Context, model_ids: tuple[str, ...], lock_file: str | None, offline: bool | None, show_progress: bool | None, as_json: bool
+) -> None:
+    """Download and verify every file of each model; print its local folder.
+
+    MODEL_IDS are name[@version]. Files already in the cache are used as they
+    are, without any network request.
+    """
+    from zoo import resolve
+
+    if not model_ids and not lock_file:
+        raise click.UsageError("give one or more model ids, or --lock FILE")
+
+    def work(reporter: Any) -> list[Any]:
+        results = []
+        if model_ids:
+            results += resolve.pull_many(list(model_ids), registries=_registries(ctx), progress=reporter, offline=offline)
+        if lock_file:
+            results += resolve.pull_lock(lock_file, progress=reporter, offline=offline)
+        return results
+
+    results = _run_with_progress(as_json, show_progress, work)
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(result.to_dict()))
+        else:
+            click.echo(str(result.path))
+
+
+@cli.command("verify")
+@click.option("--jobs", type=click.IntRange(min=1), help="Files hashed at once (default: CPU count).")
+@_json_option
+@click.pass_context
+def verify_cmd(ctx: click.Context, jobs: int | None, as_json: bool) -> None:
+    """Re-hash every cached file; remove corrupt ones (exit 1 if any)."""
+    from zoo import resolve
+
+    report = resolve.verify(jobs=jobs)
+    if as_json:
+        _render.emit_json(
+            {"ok": report.ok, "checked": report.checked, "bytes": report.bytes, "corrupt": [{"sha256": n, "actual": a} for n, a in report.corrupt]}
+        )
+    else:
+        click.echo(f"checked {report.checked} files ({_render.human_size(report.bytes)})")
+        for name, actual in report.corrupt:
+            click.echo(f"corrupt: blob {name} hashes to {actual}; removed, the next pull fetches it again", err=True)
+        if report.ok:
+            click.echo("all files match their sha256")
+    if not report.ok:
+        ctx.exit(1)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect and clean the local cache ($ZOO_HOME)."""
+
+
+@cache_group.command("ls")
+@_json_option
+def cache_ls(as_json: bool) -> None:
+    """List cached model versions."""
+    from zoo.cache import Cache
+
+    versions = Cache().versions()
+    if as_json:
+        _render.emit_json(
+            [
+                {"model": f"{v.name}@{v.version}", "path": str(v.path), "files": len(v.files), "present": len(v.present), "size": v.size, "complete": v.complete}
+                for v in versions
+            ]
+        )
+        return
+    if not versions:
+        click.echo("The cache holds no models. Pull one with 'zoo pull NAME'.")
+        return
+    _render.table(
+        ["model", "files", "size", "complete", "path"],
+        [[f"{v.name}@{v.version}", f"{len(v.present)}/{len(v.files)}", _render.human_size(v.size), "yes" if v.complete else "no", str(v.path)] for v in versions],
+    )
+
+
+@cache_group.command("du")
+@_json_option
+def cache_du(as_json: bool) -> None:
+    """Show how much disk the cache uses."""
+    from zoo.cache import Cache
+
+    cache = Cache()
+    usage = cache.usage()
+    if as_json:
+        _render.emit_json({"root": str(cache.root), **usage})
+        return
+    click.echo(f"root:     {cache.root}")
+    click.echo(f"blobs:    {usage['blobs']} files, {_render.human_size(usage['blob_bytes'])}")
+    click.echo(f"partial:  {_render.human_size(usage['partial_bytes'])} (interrupted downloads, resumable)")
+    click.echo(f"staging:  {_render.human_size(usage['staging_bytes'])}")
+    click.echo(f"versions: {usage['versions']}")
+
+
+@cache_group.command("rm")
+@click.argument("model_id")
+@_json_option
+def cache_rm(model_id: str, as_json: bool) -> None:
+    """Remove a model (or one version) and the files no other model uses."""
+    from zoo.cache import Cache
+
+    mid = zoo.parse_model_id(model_id)
+    folders, freed = Cache().remove(mid.name, mid.version)
+    if as_json:
+        _render.emit_json({"removed": [str(f) for f in folders], "freed": freed})
+    else:
+        click.echo(f"removed {len(folders)} version(s), freed {_render.human_size(freed)}")
+
+
+@cache_group.command("gc")
+@_json_option
+def cache_gc(as_json: bool) -> None:
+    """Delete blobs no model references, partial downloads and staging files."""
+    from zoo.cache import Cache
+
+    removed, freed = Cache().gc()
+    if as_json:
+        _render.emit_json({"removed": removed, "freed": freed})
+    else:
+        click.echo(f"removed {len(removed)} file(s), freed {_render.human_size(freed)}")
+
+
+@cache_group.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@_progress_option
+@_json_option
+@click.pass_context
+def cache_import(ctx: click.Context, folder: str, show_progress: bool | None, as_json: bool) -> None:
+    """Adopt local files whose size and sha256 match registry files."""
+    from zoo import resolve
+
+    report = _run_with_progress(False, show_progress if not as_json else False, lambda r: resolve.import_folder(folder, registries=_registries(ctx), progress=r))
+    if as_json:
+        _render.emit_json(report)
+        return
+    click.echo(f"adopted {len(report['adopted'])} file(s)")
+    for model in report["complete"]:
+        click.echo(f"complete: {model}")
+    for model in report["partial"]:
+        click.echo(f"partial:  {model} (other files still to pull)")
+
+
+@cli.group("mirror")
+def mirror_group() -> None:
+    """Write mirrors that other machines can pull from (ZOO_MIRROR)."""
+
+
+@mirror_group.command("create")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.argument("model_ids", nargs=-1, required=True)
+@_progress_option
+@_json_option
+@click.pass_context
+def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], show_progress: bool | None, as_json: bool) -> None:
+    """Write DEST/sha256/<hex> for every file of the models, plus DEST/registry/."""
+    from zoo import resolve
+
+    report = _run_with_progress(
+        False, show_progress if not as_json else False, lambda r: resolve.create_mirror(dest, list(model_ids), registries=_registries(ctx), progress=r)
+    )
+    if as_json:
+        _render.emit_json(report)
+    else:
+        click.echo(f"mirror {report['path']}: {len(report['models'])} model(s), {report['files']} new file(s), {_render.human_size(report['bytes'])}")
+        click.echo(f"use it with: ZOO_MIRROR={report['path']} ZOO_REGISTRY={report['path']}/registry zoo pull ...")
+
+
+@registry_group.command("lock")
+@click.argument("model_ids", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
+@click.pass_context
+def registry_lock(ctx: click.Context, model_ids: tuple[str, ...], output: str | None) -> None:
+    """Pin every file of the models (size, sha256, source) in a lock file."""
+    from zoo import resolve
+
+    doc = resolve.lock_models(list(model_ids), registries=_registries(ctx))
+    if output:
+        resolve.write_lock(doc, output)
+        click.echo(f"wrote {output}: {len(doc['models'])} model(s)")
+    else:
+        _render.emit_json(doc)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,392 @@
+"""The content-addressed cache of model files.
+
+Every file is stored once, named by its sha256, whatever model names it; each
+model version is a folder of links into the blobs, with the file names the
+registry gives::
+
+    $ZOO_HOME/
+    ├── blobs/
+    │   └── sha256/
+    │       ├── 7735…41bb                  the bytes of one file, stored once
+    │       └── 7735…41bb.partial          an interrupted download, resumed next time
+    ├── models/
+    │   └── resnet50/
+    │       └── a1_in1k/
+    │           ├── model.safetensors      -> ../../../blobs/sha256/7735…41bb
+    │           └── .zoo-manifest.json     {path: sha256} of the version's files
+    ├── locks/
+    │   └── 7735…41bb.lock                 one process fetches a blob, others wait
+    ├── tmp/                               staging for Hugging Face downloads
+    └── index/                             the registry index (see zoo.registry)
+
+A blob enters ``blobs/`` only by an atomic rename after its size and sha256
+were checked, so a file there is trusted by its name; ``verify`` re-hashes
+everything. Links are relative symlinks, else hard links, else copies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo import _settings
+from zoo._hashing import hash_file
+from zoo.errors import ChecksumMismatchError, NotCachedError
+
+__all__ = ["Cache", "CachedVersion", "VerifyReport", "MANIFEST"]
+
+MANIFEST = ".zoo-manifest.json"
+_PARTIAL = ".partial"
+
+
+@dataclass(frozen=True)
+class CachedVersion:
+    """One model version present in the cache.
+
+    Attributes:
+        name, version: The model version.
+        path: Its folder under ``models/``.
+        files: ``{path: sha256}`` from its manifest.
+        present: Paths whose blob is in the cache.
+        size: Bytes of the present blobs.
+    """
+
+    name: str
+    version: str
+    path: Path
+    files: dict[str, str]
+    present: tuple[str, ...]
+    size: int
+
+    @property
+    def complete(self) -> bool:
+        """True when every file's blob is present."""
+        return len(self.present) == len(self.files)
+
+
+@dataclass
+class VerifyReport:
+    """What ``Cache.verify`` found.
+
+    Attributes:
+        checked: Number of blobs hashed.
+        bytes: Bytes hashed.
+        corrupt: ``(sha256 name, actual sha256)`` of each blob whose content
+            did not match its name; they were removed.
+    """
+
+    checked: int = 0
+    bytes: int = 0
+    corrupt: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no blob was corrupt."""
+        return not self.corrupt
+
+
+class Cache:
+    """The cache under ``root`` (default ``$ZOO_HOME``).
+
+    Example:
+        >>> cache = Cache("/tmp/zoo-doc-cache")
+        >>> cache.blob_path("ab" * 32).parts[-3:-1]
+        ('blobs', 'sha256')
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None):
+        self.root = Path(root) if root is not None else _settings.home()
+
+    # ---- paths ----------------------------------------------------------
+
+    @property
+    def blobs(self) -> Path:
+        """The folder of sha256 blobs."""
+        return self.root / "blobs" / "sha256"
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the blob of ``sha256`` lives (whether present or not)."""
+        return self.blobs / sha256
+
+    def partial_path(self, sha256: str) -> Path:
+        """Where an interrupted download of ``sha256`` is kept for resuming."""
+        return self.blobs / f"{sha256}{_PARTIAL}"
+
+    def has_blob(self, sha256: str) -> bool:
+        """True when the blob is in the cache (trusted by name, not re-hashed)."""
+        return self.blob_path(sha256).is_file()
+
+    def model_dir(self, name: str, version: str) -> Path:
+        """The folder of one model version."""
+        return self.root / "models" / name / version
+
+    def staging_dir(self) -> Path:
+        """A new empty folder under ``tmp/`` on the cache's file system."""
+        path = self.root / "tmp" / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
+    def lock(self, sha256: str, timeout: float = -1) -> Any:
+        """Returns an inter-process lock for fetching one blob.
+
+        Args:
+            sha256: The blob.
+            timeout: Seconds to wait; -1 waits forever.
+        """
+        from filelock import FileLock
+
+        folder = self.root / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(folder / f"{sha256}.lock"), timeout=timeout)
+
+    # ---- adding blobs -----------------------------------------------------
+
+    def commit(self, staged: Path, sha256: str) -> Path:
+        """Moves an already-verified file into ``blobs/`` atomically.
+
+        ``staged`` must be on the cache's file system (``partial_path`` or
+        ``staging_dir``) so the rename is atomic.
+        """
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        target = self.blob_path(sha256)
+        os.replace(staged, target)
+        return target
+
+    def add_file(
+        self,
+        src: str | os.PathLike[str],
+        sha256: str,
+        size: int,
+        *,
+        move: bool = False,
+        label: str = "",
+    ) -> Path:
+        """Checks a local file's size and sha256, then stores it as a blob.
+
+        Args:
+            src: The file.
+            sha256, size: What it must be.
+            move: Move instead of copy (only if ``src`` is on the same file
+                system; falls back to copying).
+            label: Names the file in error messages.
+
+        Raises:
+            ChecksumMismatchError: The file is not what the registry pins;
+                nothing enters the cache.
+        """
+        src = Path(src)
+        actual_size = src.stat().st_size
+        what = label or src.name
+        if actual_size != size:
+            raise ChecksumMismatchError(
+                f"{what}: size mismatch (expected {size} bytes, got {actual_size}); "
+                "the file is not the one the registry pins, nothing was cached"
+            )
+        if self.has_blob(sha256):
+            return self.blob_path(sha256)
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        staged = self.blobs / f".{sha256}.{uuid.uuid4().hex}.tmp"
+        try:
+            if move:
+                try:
+                    os.replace(src, staged)
+                except OSError:
+                    shutil.copyfile(src, staged)
+            else:
+                shutil.copyfile(src, staged)
+            actual, _ = hash_file(staged)
+            if actual != sha256:
+                raise ChecksumMismatchError(
+                    f"{what}: sha256 mismatch (expected {sha256[:12]}…, got {actual[:12]}…); "
+                    "the file is not the one the registry pins, nothing was cached"
+                )
+            return self.commit(staged, sha256)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    # ---- model folders ----------------------------------------------------
+
+    def link(self, name: str, version: str, files: dict[str, str]) -> Path:
+        """Makes ``models/<name>/<version>/`` point at the blobs of ``files``.
+
+        Args:
+            files: ``{registry path: sha256}``; every blob must be present.
+
+        Returns:
+            The model version's folder.
+        """
+        folder = self.model_dir(name, version)
+        for relpath, sha256 in files.items():
+            self._link_one(folder / relpath, self.blob_path(sha256))
+        self._write_manifest(folder, files)
+        return folder
+
+    def _link_one(self, dest: Path, blob: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_symlink() and os.readlink(dest) == os.path.relpath(blob, dest.parent):
+            return
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            try:
+                os.symlink(os.path.relpath(blob, dest.parent), tmp)
+            except OSError:
+                try:
+                    os.link(blob, tmp)
+                except OSError:
+                    shutil.copyfile(blob, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+
+    def _write_manifest(self, folder: Path, files: dict[str, str]) -> None:
+        path = folder / MANIFEST
+        old = self._read_manifest(folder)
+        merged = {**old, **files}
+        tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _read_manifest(folder: Path) -> dict[str, str]:
+        try:
+            data = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    # ---- listing and cleaning -------------------------------------------
+
+    def versions(self) -> list[CachedVersion]:
+        """Every model version with a folder in the cache, sorted."""
+        found = []
+        models = self.root / "models"
+        if not models.is_dir():
+            return []
+        for manifest in sorted(models.glob(f"*/*/{MANIFEST}")):
+            folder = manifest.parent
+            files = self._read_manifest(folder)
+            present = tuple(p for p, sha in files.items() if self.has_blob(sha))
+            size = sum(self.blob_path(files[p]).stat().st_size for p in present)
+            found.append(CachedVersion(folder.parent.name, folder.name, folder, files, present, size))
+        return found
+
+    def iter_blobs(self) -> Iterator[Path]:
+        """Every complete blob (not partials or temp files)."""
+        if not self.blobs.is_dir():
+            return
+        for path in sorted(self.blobs.iterdir()):
+            if len(path.name) == 64 and path.is_file():
+                yield path
+
+    def referenced(self) -> set[str]:
+        """The sha256 of every blob some model version's manifest names."""
+        return {sha for v in self.versions() for sha in v.files.values()}
+
+    def usage(self) -> dict[str, int]:
+        """Bytes in blobs, partial downloads and staging, and counts."""
+        blobs = list(self.iter_blobs())
+        partial = [p for p in self.blobs.glob(f"*{_PARTIAL}")] if self.blobs.is_dir() else []
+        staging = self.root / "tmp"
+        staged = [p for p in staging.rglob("*") if p.is_file()] if staging.is_dir() else []
+        return {
+            "blobs": len(blobs),
+            "blob_bytes": sum(p.stat().st_size for p in blobs),
+            "partial_bytes": sum(p.stat().st_size for p in partial),
+            "staging_bytes": sum(p.stat().st_size for p in staged),
+            "versions": len(self.versions()),
+        }
+
+    def remove(self, name: str, version: str | None = None) -> tuple[list[Path], int]:
+        """Removes a model's folders, and the blobs no other version references.
+
+        Returns:
+            (removed version folders, bytes freed).
+        """
+        folders = [self.model_dir(name, version)] if version else sorted((self.root / "models" / name).glob("*"))
+        folders = [f for f in folders if f.is_dir()]
+        if not folders:
+            what = name if version is None else f"{name}@{version}"
+            raise NotCachedError(f"{what} is not in the cache; 'zoo cache ls' shows what is.")
+        candidates = {sha for f in folders for sha in self._read_manifest(f).values()}
+        for folder in folders:
+            shutil.rmtree(folder)
+        parent = self.root / "models" / name
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+        still = self.referenced()
+        freed = 0
+        for sha in candidates - still:
+            blob = self.blob_path(sha)
+            if blob.is_file():
+                freed += blob.stat().st_size
+                blob.unlink()
+        return folders, freed
+
+    def gc(self) -> tuple[list[str], int]:
+        """Drops unreferenced blobs, partial downloads, staging and temp files.
+
+        Returns:
+            (names of removed files, bytes freed).
+        """
+        keep = self.referenced()
+        removed: list[str] = []
+        freed = 0
+
+        def drop(path: Path) -> None:
+            nonlocal freed
+            freed += path.stat().st_size
+            path.unlink()
+            removed.append(path.name)
+
+        if self.blobs.is_dir():
+            for path in sorted(self.blobs.iterdir()):
+                if path.is_file() and (path.name not in keep or len(path.name) != 64):
+                    drop(path)
+        staging = self.root / "tmp"
+        if staging.is_dir():
+            for path in sorted(staging.rglob("*")):
+                if path.is_file():
+                    drop(path)
+            shutil.rmtree(staging, ignore_errors=True)
+        return removed, freed
+
+    def verify(
+        self,
+        *,
+        jobs: int | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        remove: bool = True,
+    ) -> VerifyReport:
+        """Re-hashes every blob; removes those whose content does not match their name.
+
+        Args:
+            jobs: Files hashed at once (default: the CPU count, at most 8).
+            on_bytes: Progress callback, called with byte counts from worker threads.
+            remove: Delete corrupt blobs (default) so the next pull fetches them again.
+        """
+        blobs = list(self.iter_blobs())
+        report = VerifyReport()
+        workers = jobs or min(8, os.cpu_count() or 1)
+
+        def check(path: Path) -> tuple[Path, str, int]:
+            digest, n = hash_file(path, on_bytes=on_bytes)
+            return path, digest, n
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for path, digest, n in pool.map(check, blobs):
+                report.checked += 1
+                report.bytes += n
+                if digest != path.name:
+                    report.corrupt.append((path.name, digest))
+                    if remove:
+                        path.unlink(missing_ok=True)
+        return report
+

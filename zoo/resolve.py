@@ -1,0 +1,506 @@
+"""From a model id to verified files on disk: pull, lockfiles, mirrors, cache import.
+
+``pull("resnet50")`` resolves the id in the registry, and for each file of the
+version: uses the blob if the cache has it (no network at all), else takes an
+inter-process lock on the blob, tries each mirror (by sha256), then the
+origin (Hugging Face or https URL), checks size and sha256, and links the
+blob into ``models/<name>/<version>/``. A second process pulling the same
+file waits on the lock and then finds the blob.
+
+Progress is reported as events (plain dicts) to an optional callback; the
+CLI draws them as progress bars or prints them as JSON lines:
+
+| event        | keys                                                            |
+|--------------|-----------------------------------------------------------------|
+| ``start``    | model, files, bytes, missing, missing_bytes                     |
+| ``file``     | model, path, size, sha256, status (``cached``/``fetching``)      |
+| ``bytes``    | model, path, n                                                   |
+| ``retry``    | model, path, attempt, error, wait                                |
+| ``fallback`` | model, path, source, error (a mirror failed; trying the next)   |
+| ``fetched``  | model, path, source, where, fetched, resumed_from, attempts      |
+| ``done``     | model, path (the folder)                                         |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo import _settings
+from zoo._hashing import hash_file
+from zoo._version import __version__
+from zoo.cache import Cache, VerifyReport
+from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_url, is_local_url, make_client
+from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError, RegistryIssue
+from zoo.registry import load_catalog
+
+__all__ = [
+    "PullResult",
+    "pull",
+    "pull_many",
+    "lock_models",
+    "write_lock",
+    "read_lock",
+    "pull_lock",
+    "import_folder",
+    "create_mirror",
+    "verify",
+    "LOCK_FORMAT",
+]
+
+LOCK_FORMAT = 1
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """A pulled model version.
+
+    Attributes:
+        model: ``name@version``.
+        path: The folder with the version's files under their registry paths.
+        files: One dict per file: path, size, sha256, and ``source``
+            (``cache``, ``mirror``, ``hf`` or ``url``).
+    """
+
+    model: str
+    path: Path
+    files: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"model": self.model, "path": str(self.path), "files": list(self.files)}
+
+
+def _emit(progress: Progress | None, event: str, **data: Any) -> None:
+    if progress is not None:
+        progress({"event": event, **data})
+
+
+def _sources(file: dict[str, Any], mirrors: Sequence[str]) -> list[tuple[str, str]]:
+    """The places to try for one file, in order: mirrors, then the origin."""
+    order = [("mirror", m) for m in mirrors]
+    src = file["source"]
+    order.append(("hf", src["hf"]) if "hf" in src else ("url", src["url"]))
+    return order
+
+
+def _fetch_one(
+    model: str,
+    file: dict[str, Any],
+    cache: Cache,
+    mirrors: Sequence[str],
+    policy: RetryPolicy,
+    client: Any,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    path, sha256, size = file["path"], file["sha256"], file["size"]
+    label = f"{model}: {path}"
+
+    def on_bytes(n: int) -> None:
+        _emit(progress, "bytes", model=model, path=path, n=n)
+
+    def on_retry(attempt: int, error: str, wait: float) -> None:
+        _emit(progress, "retry", model=model, path=path, attempt=attempt, error=error, wait=wait)
+
+    errors: list[str] = []
+    for kind, where in _sources(file, mirrors):
+        try:
+            if kind == "mirror":
+                if "://" in where:
+                    url = where.rstrip("/") + f"/sha256/{sha256}"
+                    result = _mirror_url(url, cache, sha256, size, label, client, policy, on_bytes, on_retry)
+                else:
+                    result = fetch_folder(where, cache, sha256, size, label=label, on_bytes=on_bytes)
+                if result is None:
+                    continue
+            elif kind == "hf":
+                src = file["source"]
+                result = fetch_hf(src["hf"], src["revision"], src["file"], cache, sha256, size, label=label, on_bytes=on_bytes)
+            else:
+                result = fetch_url(where, cache, sha256, size, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+        except (DownloadError, ChecksumMismatchError) as exc:
+            if kind != "mirror":
+                raise
+            # A broken or stale mirror must not stop a pull the origin can serve.
+            errors.append(str(exc))
+            _emit(progress, "fallback", model=model, path=path, source=where, error=str(exc))
+            continue
+        _emit(
+            progress,
+            "fetched",
+            model=model,
+            path=path,
+            source=result.source,
+            where=result.where,
+            fetched=result.fetched,
+            resumed_from=result.resumed_from,
+            attempts=result.attempts,
+        )
+        return {"path": path, "size": size, "sha256": sha256, "source": result.source}
+    raise DownloadError(f"{label}: no source could provide it ({'; '.join(errors)})")  # pragma: no cover
+
+
+def _mirror_url(
+    url: str,
+    cache: Cache,
+    sha256: str,
+    size: int,
+    label: str,
+    client: Any,
+    policy: RetryPolicy,
+    on_bytes: Callable[[int], None],
+    on_retry: Callable[[int, str, float], None],
+) -> Any:
+    """Fetches from an http(s) mirror; None when the mirror does not have the file."""
+    if not url.startswith("https://") and not is_local_url(url):
+        raise DownloadError(
+            f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network"
+        )
+    try:
+        return fetch_url(url, cache, sha256, size, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+    except DownloadError as exc:
+        if "HTTP 404" in str(exc):
+            return None
+        raise
+
+
+def _pull_files(
+    name: str,
+    version: str,
+    files: Sequence[dict[str, Any]],
+    *,
+    cache: Cache,
+    progress: Progress | None,
+    offline: bool,
+    mirrors: Sequence[str],
+    policy: RetryPolicy,
+) -> PullResult:
+    model = f"{name}@{version}"
+    missing = [f for f in files if not cache.has_blob(f["sha256"])]
+    _emit(
+        progress,
+        "start",
+        model=model,
+        files=len(files),
+        bytes=sum(f["size"] for f in files),
+        missing=len(missing),
+        missing_bytes=sum(f["size"] for f in missing),
+    )
+    if missing and offline:
+        listing = ", ".join(f"{f['path']} ({f['size']} bytes)" for f in missing)
+        raise OfflineError(
+            f"{model}: offline mode (ZOO_OFFLINE) is on and {len(missing)} file(s) are not in the cache: "
+            f"{listing}. Pull it once with network access, import it with 'zoo cache import DIR', "
+            "or point ZOO_MIRROR at a local mirror folder."
+        )
+    results = []
+    client = make_client(policy) if missing else None
+    try:
+        for f in files:
+            if not cache.has_blob(f["sha256"]):
+                _emit(progress, "file", model=model, path=f["path"], size=f["size"], sha256=f["sha256"], status="fetching")
+                with cache.lock(f["sha256"]):
+                    # Another process may have fetched it while we waited.
+                    if not cache.has_blob(f["sha256"]):
+                        results.append(_fetch_one(model, f, cache, mirrors, policy, client, progress))
+                        continue
+            _emit(progress, "file", model=model, path=f["path"], size=f["size"], sha256=f["sha256"], status="cached")
+            results.append({"path": f["path"], "size": f["size"], "sha256": f["sha256"], "source": "cache"})
+    finally:
+        if client is not None:
+            client.close()
+    folder = cache.link(name, version, {f["path"]: f["sha256"] for f in files})
+    _emit(progress, "done", model=model, path=str(folder))
+    return PullResult(model, folder, tuple(results))
+
+
+def _options(
+    cache: Cache | None, offline: bool | None, mirrors: Sequence[str] | None, policy: RetryPolicy | None
+) -> tuple[Cache, bool, list[str], RetryPolicy]:
+    return (
+        cache or Cache(),
+        _settings.offline() if offline is None else offline,
+        list(_settings.mirrors() if mirrors is None else mirrors),
+        policy or RetryPolicy(),
+    )
+
+
+def pull_many(
+    model_ids: Sequence[str],
+    *,
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+    mirrors: Sequence[str] | None = None,
+    cache: Cache | None = None,
+    policy: RetryPolicy | None = None,
+) -> list[PullResult]:
+    """Pulls several models; see :func:`pull`."""
+    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
+    catalog = load_catalog(registries)
+    out = []
+    for model_id in model_ids:
+        info = catalog.info(model_id)
+        out.append(
+            _pull_files(
+                info.name, info.version, info.files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
+            )
+        )
+    return out
+
+
+def pull(
+    model_id: str,
+    *,
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+    mirrors: Sequence[str] | None = None,
+    cache: Cache | None = None,
+    policy: RetryPolicy | None = None,
+) -> Path:
+    """Downloads (or finds in the cache) every file of a model version, verified.
+
+    Args:
+        model_id: ``[family/]name[@version]``.
+        registries: Extra registries, as for :func:`zoo.list_models`.
+        progress: Called with progress events (see the module docstring).
+        offline: Never use the network (default: ``ZOO_OFFLINE``).
+        mirrors: URLs or folders tried before the origin (default: ``ZOO_MIRROR``).
+        cache: The cache (default: under ``ZOO_HOME``).
+        policy: Retries and timeouts.
+
+    Returns:
+        The folder holding the version's files under their registry paths.
+
+    Raises:
+        ModelNotFoundError, VersionNotFoundError: Unknown id.
+        OfflineError: Offline and a file is missing from the cache.
+        ChecksumMismatchError: The origin served other bytes than pinned.
+        DownloadError: The file could not be fetched.
+    """
+    return pull_many(
+        [model_id], registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
+    )[0].path
+
+
+# --------------------------------------------------------------------------
+# Lockfiles
+# --------------------------------------------------------------------------
+
+
+def lock_models(
+    model_ids: Sequence[str], *, registries: Sequence[str | os.PathLike[str]] | None = None
+) -> dict[str, Any]:
+    """Returns a lock document pinning every file of the given model versions.
+
+    The lock records, for each file, its path, size, sha256 and resolved
+    source; :func:`pull_lock` pulls exactly that, whatever the registry says
+    later.
+    """
+    catalog = load_catalog(registries)
+    models = {}
+    for model_id in model_ids:
+        info = catalog.info(model_id)
+        models[info.id] = {
+            "name": info.name,
+            "version": info.version,
+            "files": [
+                {"path": f["path"], "size": f["size"], "sha256": f["sha256"], "source": f["source"]}
+                for f in info.files
+            ],
+        }
+    return {"zoo_lock": LOCK_FORMAT, "generated_by": f"zoo {__version__}", "models": models}
+
+
+def write_lock(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Writes a lock document as JSON, atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Reads and checks a lock document written by :func:`write_lock`.
+
+    Raises:
+        RegistryError: The file is not a valid zoo lock.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size > 64 * 1024 * 1024:
+            raise ValueError("larger than 64 MiB")
+        doc = json.loads(path.read_text())
+        if doc.get("zoo_lock") != LOCK_FORMAT:
+            raise ValueError(f"'zoo_lock' must be {LOCK_FORMAT}")
+        from zoo.schema import FileSpec
+
+        for model_id, entry in doc["models"].items():
+            if not entry["files"]:
+                raise ValueError(f"{model_id} has no files")
+            for f in entry["files"]:
+                FileSpec.model_validate(f)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RegistryError(
+            [RegistryIssue(str(path), "", f"not a valid zoo lock file ({exc}); write one with 'zoo registry lock'", "bad_lock")]
+        ) from exc
+    return doc
+
+
+def pull_lock(
+    path: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+    mirrors: Sequence[str] | None = None,
+    cache: Cache | None = None,
+    policy: RetryPolicy | None = None,
+) -> list[PullResult]:
+    """Pulls exactly the files a lock file pins (the registry is not consulted)."""
+    doc = read_lock(path)
+    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
+    return [
+        _pull_files(
+            entry["name"], entry["version"], entry["files"], cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
+        )
+        for entry in doc["models"].values()
+    ]
+
+
+# --------------------------------------------------------------------------
+# Importing local files, writing mirrors
+# --------------------------------------------------------------------------
+
+
+def import_folder(
+    folder: str | os.PathLike[str],
+    *,
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    cache: Cache | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Adopts local files whose size and sha256 match files in the registry.
+
+    Every file under ``folder`` whose size equals some registry file's size is
+    hashed; on a match it is copied into the cache (the folder is left as it
+    is) and linked into every model version that names it.
+
+    Returns:
+        ``{"adopted": [{"file", "sha256", "size"}...], "complete": [model ids whose
+        files are now all cached], "partial": [...]}``.
+    """
+    cache = cache or Cache()
+    catalog = load_catalog(registries)
+    by_size: dict[int, dict[str, list[tuple[str, str, str]]]] = {}
+    for name, record in catalog.models.items():
+        for version, v in record["versions"].items():
+            for f in v["files"]:
+                by_size.setdefault(f["size"], {}).setdefault(f["sha256"], []).append((name, version, f["path"]))
+    root = Path(folder)
+    if not root.is_dir():
+        raise DownloadError(f"{root} is not a folder; give the folder that holds the model files")
+    adopted = []
+    touched: set[tuple[str, str]] = set()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        candidates = by_size.get(path.stat().st_size)
+        if not candidates:
+            continue
+        digest, size = hash_file(path)
+        users = candidates.get(digest)
+        if not users:
+            continue
+        cache.add_file(path, digest, size, label=str(path))
+        adopted.append({"file": str(path), "sha256": digest, "size": size})
+        _emit(progress, "adopted", file=str(path), sha256=digest, size=size)
+        for name, version, relpath in users:
+            cache.link(name, version, {relpath: digest})
+            touched.add((name, version))
+    complete, partial = [], []
+    for name, version in sorted(touched):
+        files = catalog.models[name]["versions"][version]["files"]
+        if all(cache.has_blob(f["sha256"]) for f in files):
+            cache.link(name, version, {f["path"]: f["sha256"] for f in files})
+            complete.append(f"{name}@{version}")
+        else:
+            partial.append(f"{name}@{version}")
+    return {"adopted": adopted, "complete": complete, "partial": partial}
+
+
+def create_mirror(
+    dest: str | os.PathLike[str],
+    model_ids: Sequence[str],
+    *,
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+    mirrors: Sequence[str] | None = None,
+    cache: Cache | None = None,
+    policy: RetryPolicy | None = None,
+) -> dict[str, Any]:
+    """Writes a self-contained mirror: ``dest/sha256/<hex>`` plus ``dest/registry/``.
+
+    Pulls each model first (from the cache when present). The registry part
+    holds the entries of the mirrored versions, so ``ZOO_REGISTRY=dest/registry``
+    with ``ZOO_MIRROR=dest`` works on a machine with no network.
+
+    Returns:
+        ``{"path", "files", "bytes", "models"}``.
+    """
+    import yaml
+
+    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
+    dest = Path(dest)
+    results = pull_many(
+        model_ids, registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
+    )
+    catalog = load_catalog(registries)
+    blob_dir = dest / "sha256"
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    total = 0
+    families: dict[str, dict[str, Any]] = {}
+    for result in results:
+        name, version = result.model.split("@")
+        for f in result.files:
+            target = blob_dir / f["sha256"]
+            if not target.exists():
+                tmp = blob_dir / f".{f['sha256']}.tmp"
+                shutil.copyfile(cache.blob_path(f["sha256"]), tmp)
+                os.replace(tmp, target)
+                copied += 1
+            total += f["size"]
+        record = catalog.models[name]
+        family = families.setdefault(record["family"], {})
+        entry = family.get(name) or {
+            k: v for k, v in record.items() if k not in ("family", "registry_file", "versions")
+        } | {"versions": {}}
+        entry["versions"][version] = record["versions"][version]
+        family[name] = entry
+    reg_dir = dest / "registry"
+    reg_dir.mkdir(parents=True, exist_ok=True)
+    for family, models in families.items():
+        for entry in models.values():
+            if entry["default"] not in entry["versions"]:
+                entry["default"] = next(iter(entry["versions"]))
+        doc = {"schema_version": 1, "description": f"Mirror written by zoo {__version__}", "models": models}
+        (reg_dir / f"{family}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return {"path": str(dest), "files": copied, "bytes": total, "models": [r.model for r in results]}
+
+
+def verify(
+    *, cache: Cache | None = None, jobs: int | None = None, on_bytes: Callable[[int], None] | None = None
+) -> VerifyReport:
+    """Re-hashes every blob in the cache and removes the corrupt ones.
+
+    Files on disk are trusted by name during pulls; this is the deep check.
+    The next pull of an affected model fetches the removed files again.
+    """
+    return (cache or Cache()).verify(jobs=jobs, on_bytes=on_bytes)
