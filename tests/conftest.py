@@ -59,3 +59,71 @@ def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         cwd=cwd,
         timeout=120,
     )
+
+
+# ---- loopback servers -------------------------------------------------------------
+
+from collections.abc import Iterator  # noqa: E402
+import hashlib  # noqa: E402
+
+from servers import FileServer, HFServer, make_tls  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """A trustme CA and a server TLS context for 127.0.0.1."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def https_server(tls: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[FileServer]:
+    """An https origin on 127.0.0.1 whose CA the process trusts (SSL_CERT_FILE)."""
+    ctx, ca = tls
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    server = FileServer(ssl_context=ctx)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_server() -> Iterator[FileServer]:
+    """A plain-http server on 127.0.0.1 (for mirrors)."""
+    server = FileServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hf_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HFServer]:
+    """A fake Hugging Face Hub; HF_ENDPOINT points at it."""
+    server = HFServer()
+    server.start()
+    monkeypatch.setenv("HF_ENDPOINT", server.base_url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield server
+    server.stop()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_entry(path: str, data: bytes, source: dict[str, str]) -> dict[str, Any]:
+    """A registry file entry for bytes we made."""
+    return {"path": path, "size": len(data), "sha256": sha256(data), "source": source}
+
+
+def model_entry(files: list[dict[str, Any]], version: str = "v1", modality: str = "text") -> dict[str, Any]:
+    """A registry model entry for test files (a text model: no input spec needed)."""
+    return {
+        "task": "feature-extraction",
+        "modality": modality,
+        "architecture": "test payload",
+        "paper": {"title": "Test payload", "url": "https://example.org/paper"},
+        "default": version,
+        "versions": {version: {"adapter": "transformers", "arch": "bert", "license": "apache-2.0", "files": files}},
+    }

@@ -19,14 +19,18 @@ def test_public_api_is_pinned() -> None:
     assert sorted(zoo.__all__) == sorted(
         [
             "__version__",
+            "Cache",
             "ModelId",
             "ModelInfo",
             "ModelSummary",
             "info",
             "list_models",
+            "lock_models",
             "parse_model_id",
+            "pull",
             "search",
             "validate_registry",
+            "verify",
         ]
     )
     for name in zoo.__all__:
@@ -65,6 +69,7 @@ def test_import_zoo_is_light(zoo_env: Path) -> None:
     loaded = _modules_after("import zoo", zoo_env)
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
     assert "pydantic" not in loaded and "yaml" not in loaded
+    assert "zoo.download" not in loaded and "httpx" not in loaded
 
 
 def test_cli_list_is_light(zoo_env: Path) -> None:
@@ -89,6 +94,7 @@ LAYERS = {
     "zoo._version": 0,
     "zoo._settings": 0,
     "zoo._ids": 0,
+    "zoo._hashing": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
     "zoo.cache": 3,

@@ -23,6 +23,7 @@ CLI draws them as progress bars or prints them as JSON lines:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -163,7 +164,8 @@ def _mirror_url(
             f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network"
         )
     try:
-        return fetch_url(url, cache, sha256, size, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+        result = fetch_url(url, cache, sha256, size, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+        return dataclasses.replace(result, source="mirror")
     except DownloadError as exc:
         if "HTTP 404" in str(exc):
             return None
