@@ -26,6 +26,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/cli_latency.py
+	$(BIN)/python bench/warm_pull.py
+	$(BIN)/python bench/verify_throughput.py
+	$(BIN)/python bench/pull_throughput.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

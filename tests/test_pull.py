@@ -215,6 +215,17 @@ def test_folder_mirror_is_tried_first(served, https_server, tmp_path) -> None:  
     assert https_server.requests == []
 
 
+def test_offline_uses_a_folder_mirror(served, https_server, tmp_path) -> None:  # noqa: ANN001
+    reg, data = served
+    mirror = tmp_path / "mirror"
+    (mirror / "sha256").mkdir(parents=True)
+    for content in data.values():
+        (mirror / "sha256" / sha256(content)).write_bytes(content)
+    folder = _pull(reg, offline=True, mirrors=[str(mirror), "http://127.0.0.1:9/never"])
+    assert (folder / "weights.bin").read_bytes() == data["weights.bin"]
+    assert https_server.requests == []
+
+
 def test_http_mirror_then_origin_fallback(served, https_server, http_server) -> None:  # noqa: ANN001
     reg, data = served
     w, c = data["weights.bin"], data["sub/config.json"]
@@ -286,6 +297,17 @@ def test_cli_json_events(served) -> None:  # noqa: ANN001
     assert progress and progress[-1]["done"] == len(data["weights.bin"])
     final = lines[-1]
     assert final["model"] == "tiny@v1" and {f["path"] for f in final["files"]} == set(data)
+
+
+def test_cli_progress_bars_on_request(served) -> None:  # noqa: ANN001
+    reg, _ = served
+    r = run_zoo("--registry", str(reg), "pull", "tiny", "--progress")
+    assert r.returncode == 0, r.stderr
+    assert "weights.bin" in r.stderr and "tiny@v1 total" in r.stderr
+    assert r.stdout.strip().endswith("models/tiny/v1")
+    # Not a terminal and not asked: quiet.
+    r = run_zoo("--registry", str(reg), "pull", "tiny")
+    assert r.stderr == ""
 
 
 def test_cli_errors_and_exit_codes(served, https_server) -> None:  # noqa: ANN001

@@ -194,6 +194,10 @@ def _pull_files(
         missing=len(missing),
         missing_bytes=sum(f["size"] for f in missing),
     )
+    if offline:
+        # Offline means no network; a mirror folder on this machine is still fine.
+        mirrors = [m for m in mirrors if "://" not in m]
+        missing = [f for f in missing if not any((Path(m) / "sha256" / f["sha256"]).is_file() for m in mirrors)]
     if missing and offline:
         listing = ", ".join(f"{f['path']} ({f['size']} bytes)" for f in missing)
         raise OfflineError(

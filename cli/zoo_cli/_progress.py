@@ -43,6 +43,7 @@ class _Bars:
     """Rich progress bars: one per file being fetched, plus a total."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -59,11 +60,8 @@ class _Bars:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             transient=False,
-            console=None,
+            console=Console(stderr=True),
         )
-        from rich.console import Console
-
-        self.progress.console = Console(stderr=True)
         self.progress.start()
         self.tasks: dict[tuple[str, str], Any] = {}
         self.total: Any = None
