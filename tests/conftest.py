@@ -108,6 +108,10 @@ def hf_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HFSer
     server.stop()
 
 
+# A made-up 40-hex revision for repos served by the fake Hugging Face Hub.
+REV = "0123456789abcdef0123456789abcdef01234567"
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

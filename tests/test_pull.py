@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import zoo
-from conftest import file_entry, model_entry, run_zoo, sha256, write_registry
+from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
 from zoo import resolve
 from zoo.cache import Cache
 from zoo.download import RetryPolicy
@@ -21,7 +21,6 @@ from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError
 
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=5.0, connect_timeout=5.0, read_timeout=5.0)
 MIB = 1024 * 1024
-REV = "0123456789abcdef0123456789abcdef01234567"
 
 
 def payload(n: int, seed: int = 0) -> bytes:

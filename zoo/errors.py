@@ -23,6 +23,9 @@ __all__ = [
     "OfflineError",
     "ExportError",
     "ParityError",
+    "StageNotFoundError",
+    "WeightsError",
+    "MissingDependencyError",
 ]
 
 
@@ -143,6 +146,27 @@ class DownloadError(ZooError, OSError):
 
 class OfflineError(DownloadError):
     """Offline mode is on and a needed file is not in the cache."""
+
+
+class StageNotFoundError(ZooError, KeyError):
+    """A stage name (``until=``) is not one of the model's stages."""
+
+    def __init__(self, model: str, stage: str, valid: list[str] | tuple[str, ...]):
+        self.model = model
+        self.stage = stage
+        self.valid = tuple(valid)
+        super().__init__(
+            f"{model} has no stage {stage!r}. Valid stages: {', '.join(self.valid)}. "
+            f"'zoo stages {model}' lists them with channels and stride."
+        )
+
+
+class WeightsError(ZooError, ValueError):
+    """A weights file cannot be loaded safely or does not fit the architecture."""
+
+
+class MissingDependencyError(ZooError, ImportError):
+    """An optional dependency (torch, timm, transformers, onnx...) is not installed."""
 
 
 class ExportError(ZooError, RuntimeError):

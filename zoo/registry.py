@@ -139,9 +139,11 @@ class ModelInfo:
     tags: tuple[str, ...]
     adapter: str
     arch: str
+    arch_args: dict[str, Any]
     license: str
     dataset: str | None
     version_description: str | None
+    version_paper: dict[str, Any] | None
     version_tags: tuple[str, ...]
     params: int | None
     size: int
@@ -485,9 +487,11 @@ class Catalog:
             tags=tuple(record.get("tags", ())),
             adapter=v["adapter"],
             arch=v["arch"],
+            arch_args=dict(v.get("arch_args", {})),
             license=v["license"],
             dataset=v.get("dataset"),
             version_description=v.get("description"),
+            version_paper=v.get("paper"),
             version_tags=tuple(v.get("tags", ())),
             params=v.get("params"),
             size=sum(f["size"] for f in v["files"]),

@@ -225,6 +225,53 @@ def info_cmd(ctx: click.Context, model_id: str, as_json: bool) -> None:
     _info_text(m)
 
 
+@cli.command("stages")
+@click.argument("model_id")
+@click.option(
+    "--params",
+    "measure",
+    is_flag=True,
+    help="Build the architecture (random weights, nothing downloaded) and report each cut's exact output shape and parameter count.",
+)
+@_json_option
+@click.pass_context
+def stages_cmd(ctx: click.Context, model_id: str, measure: bool, as_json: bool) -> None:
+    """List where a model can be cut: stage, channels, stride, output size."""
+    info = zoo.info(model_id, registries=_registries(ctx))
+    spec = info.input or {}
+    shape = spec.get("shape")
+    rows = []
+    for stage in info.stages:
+        row: dict[str, Any] = {"stage": stage["name"], "channels": stage["channels"], "stride": stage["stride"]}
+        if shape and len(shape) == 3:
+            row["approx_size"] = [shape[1] // stage["stride"], shape[2] // stage["stride"]]
+        rows.append(row)
+    if measure:
+        from zoo import features
+
+        for row in rows:
+            out_shape, params = features.measure_stage(info.id, row["stage"], registries=_registries(ctx))
+            row["output_shape"] = out_shape
+            row["params"] = params
+        rows.append({"stage": "(whole model)", "params": info.params})
+    if as_json:
+        _render.emit_json({"model": info.id, "input": spec, "stages": rows})
+        return
+    click.echo(f"{info.id}  input {shape or spec}")
+    columns = ["stage", "channels", "stride", "output" if measure else "size (approx.)"] + (["params"] if measure else [])
+    table_rows = []
+    for row in rows:
+        if row["stage"] == "(whole model)":
+            table_rows.append([row["stage"], "", "", "", _render.human_count(row["params"]) if row["params"] else "-"])
+            continue
+        size = "x".join(map(str, row["output_shape"])) if measure else ("x".join(map(str, row["approx_size"])) if "approx_size" in row else "-")
+        cells = [row["stage"], str(row["channels"]), str(row["stride"]), size]
+        if measure:
+            cells.append(_render.human_count(row["params"]))
+        table_rows.append(cells)
+    _render.table(columns, table_rows)
+
+
 @cli.group("registry")
 def registry_group() -> None:
     """Validate and maintain registry files."""
