@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ __all__ = ["cli", "main", "EXIT_CODES"]
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.RegistryError, 2),
     (errors.InvalidModelIdError, 2),
+    (errors.StageNotFoundError, 2),
     (errors.ModelNotFoundError, 3),
     (errors.VersionNotFoundError, 3),
     (errors.NotCachedError, 3),
@@ -32,7 +34,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 _EPILOG = """\b
-Exit codes: 0 ok, 1 other error, 2 bad input or invalid registry,
+Exit codes: 0 ok, 1 other error, 2 bad input (id, stage, option) or invalid registry,
 3 unknown model or version, 4 checksum mismatch, 5 download or offline
 error, 6 export or parity failure.
 \b
@@ -212,12 +214,48 @@ def _info_text(m: zoo.ModelInfo) -> None:
     _render.table(["path", "bytes", "sha256", "source"], rows)
 
 
+def _onnx_info(path: str, as_json: bool) -> None:
+    from zoo.export import read_metadata
+
+    meta = read_metadata(path)
+    if not meta:
+        raise errors.ExportError(f"{path} carries no zoo metadata: it was not written by 'zoo export'")
+    decoded: dict[str, Any] = {}
+    for key, value in meta.items():
+        try:
+            decoded[key] = json.loads(value) if value[:1] in "{[" else value
+        except ValueError:
+            decoded[key] = value
+    if as_json:
+        _render.emit_json({"file": path, **decoded})
+        return
+    click.echo(f"{path}: exported by zoo {decoded.get('zoo_version', '?')}")
+    for key in ("model", "architecture", "license", "stage", "channels", "stride", "exporter", "opset", "batch"):
+        if decoded.get(key):
+            click.echo(f"  {key + ':':<14}{decoded[key]}")
+    if isinstance(decoded.get("input"), dict):
+        click.echo("  input:        " + ", ".join(f"{k}={v}" for k, v in decoded["input"].items()))
+    parity = decoded.get("parity")
+    if isinstance(parity, dict):
+        click.echo(
+            f"  parity:       max abs {parity['max_abs']:.3g}, max rel {parity['max_rel']:.3g}, "
+            f"cosine {parity['cosine']:.7f} (atol {parity['atol']:g}, rtol {parity['rtol']:g}, {parity['inputs']} inputs)"
+        )
+    else:
+        click.echo(f"  parity:       {parity}")
+    for rel, sha in (decoded.get("files") or {}).items():
+        click.echo(f"  source file:  {rel}  sha256 {sha}")
+
+
 @cli.command("info")
 @click.argument("model_id")
 @_json_option
 @click.pass_context
 def info_cmd(ctx: click.Context, model_id: str, as_json: bool) -> None:
-    """Show everything about a model version: MODEL_ID is name[@version]."""
+    """Show everything about a model version (name[@version]) or an exported .onnx file."""
+    if model_id.endswith(".onnx") and Path(model_id).is_file():
+        _onnx_info(model_id, as_json)
+        return
     m = zoo.info(model_id, registries=_registries(ctx))
     if as_json:
         _render.emit_json(m.to_dict())
@@ -502,6 +540,64 @@ def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], sho
     else:
         click.echo(f"mirror {report['path']}: {len(report['models'])} model(s), {report['files']} new file(s), {_render.human_size(report['bytes'])}")
         click.echo(f"use it with: ZOO_MIRROR={report['path']} ZOO_REGISTRY={report['path']}/registry zoo pull ...")
+
+
+@cli.command("export")
+@click.argument("model_id")
+@click.option("--until", help="The stage to cut after (see 'zoo stages'); default: the whole feature trunk.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .onnx file (default: NAME-STAGE.onnx here).")
+@click.option("--head", is_flag=True, help="Export the whole model with its classifier.")
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity: absolute tolerance.")
+@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity: relative tolerance.")
+@click.option("--check/--no-check", default=True, help="Check ONNX Runtime against torch (default); --no-check is the explicit opt-out.")
+@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Export again even if an identical export is cached.")
+@click.option("--offline", is_flag=True, default=None, help="Never use the network.")
+@_json_option
+@click.pass_context
+def export_cmd(
+    ctx: click.Context,
+    model_id: str,
+    until: str | None,
+    output: str | None,
+    head: bool,
+    opset: int,
+    batch: str,
+    atol: float,
+    rtol: float,
+    check: bool,
+    exporter: str,
+    no_cache: bool,
+    offline: bool | None,
+    as_json: bool,
+) -> None:
+    """Export a cut model to ONNX, checked against torch, with its provenance inside."""
+    from zoo.export import export
+
+    batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
+    result = export(
+        model_id, until, output, head=head, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
+        exporter=exporter, use_cache=not no_cache, registries=_registries(ctx), offline=offline,
+    )
+    if as_json:
+        _render.emit_json(result.to_dict())
+        return
+    echo = click.echo
+    echo(f"wrote {result.path} ({_render.human_size(result.size)})" + ("  [from the export cache]" if result.cached else ""))
+    echo(f"  model:    {result.model}  stage: {result.stage or '(whole model)'}")
+    echo(f"  exporter: {result.exporter}  opset: {result.opset}")
+    for name, dims in result.inputs.items():
+        echo(f"  input:    {name} {dims}")
+    for name, dims in result.outputs.items():
+        echo(f"  output:   {name} {dims}")
+    p = result.parity
+    if p is None:
+        echo("  parity:   not checked (--no-check)")
+    else:
+        echo(f"  parity:   max abs {p.max_abs:.3g}, max rel {p.max_rel:.3g}, cosine {p.cosine:.7f} over {p.inputs} inputs (atol {p.atol:g}, rtol {p.rtol:g}): ok")
+    echo(f"  time:     {result.seconds:.2f} s")
 
 
 @registry_group.command("lock")

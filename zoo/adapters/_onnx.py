@@ -21,6 +21,7 @@ class OnnxStage:
     """An ONNX Runtime session over a (possibly cut) ONNX graph.
 
     Attributes:
+        model: The (cut) ONNX ModelProto.
         input_names: The graph's inputs, in order.
         output_name: The tensor it returns.
         zoo_model, zoo_stage, zoo_input: As on the torch adapters' modules.
@@ -31,6 +32,7 @@ class OnnxStage:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        self.model = model
         self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = output_name
