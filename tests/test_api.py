@@ -44,6 +44,16 @@ def test_public_api_is_pinned() -> None:
         assert hasattr(zoo, name), name
 
 
+def test_lazy_functions_survive_submodule_imports() -> None:
+    # A submodule named like a public function would replace it on import.
+    import importlib
+
+    for name, (module, _) in zoo._LAZY.items():
+        importlib.import_module(module)
+        assert module.rsplit(".", 1)[1] != name, f"zoo.{name} is shadowed by the submodule {module}"
+        assert getattr(zoo, name) is getattr(importlib.import_module(module), name)
+
+
 def test_errors_inherit_builtins() -> None:
     assert issubclass(errors.ModelNotFoundError, KeyError)
     assert issubclass(errors.VersionNotFoundError, KeyError)
@@ -109,7 +119,7 @@ LAYERS = {
     "zoo.resolve": 3,
     "zoo.adapters": 4,
     "zoo.features": 5,
-    "zoo.export": 5,
+    "zoo.exporter": 5,
     "zoo": 9,
 }
 

@@ -15,46 +15,8 @@ import torch
 
 import zoo
 from conftest import REV, file_entry, run_zoo, write_registry
+from models import SmallNet, hooked, serve, text_entry, tiny_bert, vision_entry
 from zoo.errors import StageNotFoundError, WeightsError
-
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-
-
-def _vision_entry(adapter: str, arch: str, files: list[dict], stages: list[dict], size: int = 224, **version: Any) -> dict:
-    return {
-        "task": "image-classification",
-        "modality": "vision",
-        "architecture": f"test {arch}",
-        "paper": {"title": "Test model", "url": "https://example.org/paper"},
-        "default": "v1",
-        "versions": {
-            "v1": {
-                "adapter": adapter,
-                "arch": arch,
-                "license": "apache-2.0",
-                "input": {"shape": [3, size, size], **IMAGENET, "interpolation": "bilinear", "crop_pct": 0.875},
-                "stages": stages,
-                "files": files,
-                **version,
-            }
-        },
-    }
-
-
-def _serve(server: Any, name: str, data: bytes) -> dict:
-    server.add(f"/w/{name}", data)
-    return file_entry(name, data, {"url": server.url(f"/w/{name}")})
-
-
-def _hooked(model: torch.nn.Module, module_name: str, *inputs: Any) -> torch.Tensor:
-    """Runs the full model and returns what submodule ``module_name`` output (independent reference)."""
-    seen: list[torch.Tensor] = []
-    handle = model.get_submodule(module_name).register_forward_hook(lambda m, i, o: seen.append(o))
-    with torch.no_grad():
-        model(*inputs)
-    handle.remove()
-    return seen[0]
-
 
 # ---- timm ----------------------------------------------------------------------------
 
@@ -83,7 +45,7 @@ TIMM_STAGES = [
 @pytest.fixture
 def timm_registry(timm_resnet18, https_server, tmp_path):  # noqa: ANN001, ANN201
     _, data = timm_resnet18
-    entry = _vision_entry("timm", "resnet18", [_serve(https_server, "model.safetensors", data)], TIMM_STAGES)
+    entry = vision_entry("timm", "resnet18", [serve(https_server, "model.safetensors", data)], TIMM_STAGES)
     return write_registry(tmp_path / "t.yaml", {"tiny-timm": entry})
 
 
@@ -94,7 +56,7 @@ def test_timm_cut_equals_reference(timm_resnet18, timm_registry, stage) -> None:
     cut = zoo.load("tiny-timm", until=stage, registries=[timm_registry])
     with torch.no_grad():
         out = cut(x)
-    assert torch.equal(out, _hooked(reference, stage, x))
+    assert torch.equal(out, hooked(reference, stage, x))
     assert not cut.training
     assert cut.zoo_model == "tiny-timm@v1" and cut.zoo_stage["name"] == stage
 
@@ -111,10 +73,10 @@ def test_timm_alias_default_and_head(timm_resnet18, timm_registry) -> None:  # n
     reference, _ = timm_resnet18
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
-        assert torch.equal(zoo.load("tiny-timm", until="c3", registries=[timm_registry])(x), _hooked(reference, "layer2", x))
+        assert torch.equal(zoo.load("tiny-timm", until="c3", registries=[timm_registry])(x), hooked(reference, "layer2", x))
         # until=None: the whole trunk, classifier removed: the last stage's map.
         trunk = zoo.load("tiny-timm", registries=[timm_registry])(x)
-        assert trunk.shape == (1, 512, 7, 7) and torch.equal(trunk, _hooked(reference, "layer4", x))
+        assert trunk.shape == (1, 512, 7, 7) and torch.equal(trunk, hooked(reference, "layer4", x))
         logits = zoo.load("tiny-timm", head=True, registries=[timm_registry])(x)
         assert logits.shape == (1, 1000) and torch.allclose(logits, reference(x), atol=1e-6, rtol=0)
 
@@ -132,7 +94,7 @@ def test_weights_that_do_not_fit_name_the_keys(https_server, tmp_path) -> None: 
     state = {"conv1.weight": torch.zeros(64, 3, 7, 7), "bogus.weight": torch.zeros(3)}
     path = tmp_path / "bad.safetensors"
     save_file(state, str(path))
-    entry = _vision_entry("timm", "resnet18", [_serve(https_server, "model.safetensors", path.read_bytes())], TIMM_STAGES)
+    entry = vision_entry("timm", "resnet18", [serve(https_server, "model.safetensors", path.read_bytes())], TIMM_STAGES)
     reg = write_registry(tmp_path / "bad.yaml", {"bad-timm": entry})
     with pytest.raises(WeightsError) as info:
         zoo.load("bad-timm", until="layer1", registries=[reg])
@@ -163,14 +125,14 @@ TV_STAGES = [
 
 def test_torchvision_cut_equals_reference(tv_resnet18, https_server, tmp_path) -> None:  # noqa: ANN001
     reference, data = tv_resnet18
-    entry = _vision_entry("torchvision", "resnet18", [_serve(https_server, "resnet18-test.pth", data)], TV_STAGES)
+    entry = vision_entry("torchvision", "resnet18", [serve(https_server, "resnet18-test.pth", data)], TV_STAGES)
     reg = write_registry(tmp_path / "tv.yaml", {"tiny-tv": entry})
     x = torch.randn(2, 3, 224, 224)
     cut = zoo.load("tiny-tv", until="layer3", registries=[reg])
     with torch.no_grad():
         out = cut(x)
     assert out.shape == (2, 256, 14, 14)
-    assert torch.equal(out, _hooked(reference, "layer3", x))
+    assert torch.equal(out, hooked(reference, "layer3", x))
     assert sum(p.numel() for p in cut.parameters()) < sum(p.numel() for p in reference.parameters()) / 2
 
 
@@ -183,10 +145,10 @@ def test_torchvision_inception_v3_at_mixed_6e(https_server, tmp_path) -> None:  
     path = tmp_path / "inception.pth"
     torch.save(reference.state_dict(), path)
     stages = [{"name": "Mixed_5d", "channels": 288, "stride": 8}, {"name": "Mixed_6e", "channels": 768, "stride": 16}]
-    entry = _vision_entry(
+    entry = vision_entry(
         "torchvision",
         "inception_v3",
-        [_serve(https_server, "inception.pth", path.read_bytes())],
+        [serve(https_server, "inception.pth", path.read_bytes())],
         stages,
         size=299,
         arch_args={"aux_logits": True, "transform_input": True, "init_weights": False},
@@ -197,7 +159,7 @@ def test_torchvision_inception_v3_at_mixed_6e(https_server, tmp_path) -> None:  
     with torch.no_grad():
         out = cut(x)
     assert out.shape == (1, 768, 17, 17)
-    assert torch.allclose(out, _hooked(reference, "Mixed_6e", x), atol=1e-6, rtol=0)
+    assert torch.allclose(out, hooked(reference, "Mixed_6e", x), atol=1e-6, rtol=0)
 
 
 class _Evil:
@@ -213,7 +175,7 @@ class _Evil:
 def test_malicious_pickle_is_refused(https_server, tmp_path) -> None:  # noqa: ANN001
     marker = tmp_path / "pwned"
     data = pickle.dumps({"conv1.weight": _Evil(marker)})
-    entry = _vision_entry("torchvision", "resnet18", [_serve(https_server, "evil.pth", data)], TV_STAGES)
+    entry = vision_entry("torchvision", "resnet18", [serve(https_server, "evil.pth", data)], TV_STAGES)
     reg = write_registry(tmp_path / "evil.yaml", {"evil": entry})
     folder = zoo.pull("evil", registries=[reg])  # the hash matches: pulling is fine
     assert (folder / "evil.pth").exists()
@@ -226,7 +188,7 @@ def test_zip_pickle_with_code_is_refused(https_server, tmp_path) -> None:  # noq
     marker = tmp_path / "pwned2"
     path = tmp_path / "evil2.pth"
     torch.save({"conv1.weight": _Evil(marker)}, path)
-    entry = _vision_entry("torchvision", "resnet18", [_serve(https_server, "evil2.pth", path.read_bytes())], TV_STAGES)
+    entry = vision_entry("torchvision", "resnet18", [serve(https_server, "evil2.pth", path.read_bytes())], TV_STAGES)
     reg = write_registry(tmp_path / "evil2.yaml", {"evil2": entry})
     with pytest.raises(WeightsError, match="refused"):
         zoo.load("evil2", until="layer1", registries=[reg])
@@ -236,37 +198,15 @@ def test_zip_pickle_with_code_is_refused(https_server, tmp_path) -> None:  # noq
 # ---- transformers ------------------------------------------------------------------
 
 
-def _tiny_bert(seed: int = 3) -> Any:
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64)
-    return BertModel(config).eval()
-
-
-def _text_entry(files: list[dict], stages_prefix: str = "encoder.layer", layers: int = 4, hidden: int = 32, **version: Any) -> dict:
-    stages = [{"name": "embeddings", "channels": hidden, "stride": 1}] + [
-        {"name": f"{stages_prefix}.{i}", "channels": hidden, "stride": 1} for i in range(layers)
-    ]
-    return {
-        "task": "feature-extraction",
-        "modality": "text",
-        "architecture": "tiny BERT",
-        "paper": {"title": "Test model", "url": "https://example.org/paper"},
-        "default": "v1",
-        "versions": {"v1": {"adapter": "transformers", "arch": "bert", "license": "apache-2.0", "stages": stages, "files": files, **version}},
-    }
-
-
 def test_transformers_from_hf_source(hf_server, tmp_path) -> None:  # noqa: ANN001
-    reference = _tiny_bert()
+    reference = tiny_bert()
     folder = tmp_path / "tiny-bert"
     reference.save_pretrained(folder)
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert "model.safetensors" in files and "config.json" in files
     hf_server.add_repo("test-org/tiny-bert", REV, files)
     entries = [file_entry(n, d, {"hf": "test-org/tiny-bert", "revision": REV, "file": n}) for n, d in files.items()]
-    reg = write_registry(tmp_path / "b.yaml", {"tiny-bert": _text_entry(entries)})
+    reg = write_registry(tmp_path / "b.yaml", {"tiny-bert": text_entry(entries)})
     ids = torch.randint(0, 99, (2, 11))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0
@@ -282,11 +222,11 @@ def test_transformers_config_from_arch(https_server, tmp_path) -> None:  # noqa:
     """A version that pins only the weights builds its config from arch + arch_args."""
     from safetensors.torch import save_file
 
-    reference = _tiny_bert(4)
+    reference = tiny_bert(4)
     path = tmp_path / "model.safetensors"
     save_file(reference.state_dict(), str(path))
     args = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 37, "max_position_embeddings": 64}
-    entry = _text_entry([_serve(https_server, "model.safetensors", path.read_bytes())], arch_args=args)
+    entry = text_entry([serve(https_server, "model.safetensors", path.read_bytes())], arch_args=args)
     reg = write_registry(tmp_path / "c.yaml", {"tiny-bert2": entry})
     ids = torch.randint(0, 99, (1, 9))
     with torch.no_grad():
@@ -323,38 +263,23 @@ def test_minilm_real_weights(zoo_env) -> None:  # noqa: ANN001
 # ---- onnx --------------------------------------------------------------------------
 
 
-class _SmallNet(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.relu1 = torch.nn.ReLU()
-        self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.relu2 = torch.nn.ReLU()
-        self.pool = torch.nn.AdaptiveAvgPool2d(1)
-        self.fc = torch.nn.Linear(16, 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
-        return self.fc(self.pool(x).flatten(1))
-
-
 def test_onnx_cut_at_a_tensor(https_server, tmp_path) -> None:  # noqa: ANN001
     import onnx
 
     torch.manual_seed(5)
-    net = _SmallNet().eval()
+    net = SmallNet().eval()
     path = tmp_path / "small.onnx"
     torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(path), input_names=["image"], output_names=["logits"], dynamo=False, dynamic_axes={"image": {0: "n"}})
     graph = onnx.load(str(path)).graph
     relu_out = [n.output[0] for n in graph.node if n.op_type == "Relu"][1]
     stages = [{"name": relu_out, "channels": 16, "stride": 2, "aliases": ["relu2"]}]
-    entry = _vision_entry("onnx", "small", [_serve(https_server, "small.onnx", path.read_bytes())], stages, size=32)
+    entry = vision_entry("onnx", "small", [serve(https_server, "small.onnx", path.read_bytes())], stages, size=32)
     reg = write_registry(tmp_path / "o.yaml", {"tiny-onnx": entry})
     x = torch.randn(3, 3, 32, 32)
     cut = zoo.load("tiny-onnx", until="relu2", registries=[reg])
     out = cut(x)
     assert isinstance(out, torch.Tensor) and out.shape == (3, 16, 16, 16)
-    assert torch.allclose(out, _hooked(net, "relu2", x), atol=1e-5, rtol=1e-4)
+    assert torch.allclose(out, hooked(net, "relu2", x), atol=1e-5, rtol=1e-4)
     assert cut(x.numpy()).shape == (3, 16, 16, 16)  # numpy in, numpy out
     logits = zoo.load("tiny-onnx", head=True, registries=[reg])(x)
     assert torch.allclose(logits, net(x).detach(), atol=1e-5)

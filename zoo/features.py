@@ -19,7 +19,7 @@ from zoo.errors import StageNotFoundError, WeightsError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.resolve import pull
 
-__all__ = ["Stage", "stages", "load", "preprocess", "tokenizer", "resolve_stage", "count_params", "measure_stage", "dummy_inputs"]
+__all__ = ["Stage", "stages", "load", "preprocess", "tokenizer", "resolve_stage", "count_params", "measure_stage", "dummy_inputs", "preprocess_for"]
 
 Registries = Sequence[str | os.PathLike[str]] | None
 
@@ -194,7 +194,11 @@ def preprocess(model_id: str, *, registries: Registries = None) -> Callable[[Any
     float tensor (3, H, W), resized, center-cropped and normalized as the
     weights expect.
     """
-    info = load_catalog(registries).info(model_id)
+    return preprocess_for(load_catalog(registries).info(model_id))
+
+
+def preprocess_for(info: ModelInfo) -> Callable[[Any], Any]:
+    """:func:`preprocess` for a resolved :class:`ModelInfo`."""
     spec = info.input or {}
     if not spec.get("shape") or spec.get("mean") is None:
         raise WeightsError(f"{info.id} has no image input spec (it is a {info.modality} model); use zoo.tokenizer for text")

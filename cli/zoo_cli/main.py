@@ -215,7 +215,7 @@ def _info_text(m: zoo.ModelInfo) -> None:
 
 
 def _onnx_info(path: str, as_json: bool) -> None:
-    from zoo.export import read_metadata
+    from zoo.exporter import read_metadata
 
     meta = read_metadata(path)
     if not meta:
@@ -574,7 +574,7 @@ def export_cmd(
     as_json: bool,
 ) -> None:
     """Export a cut model to ONNX, checked against torch, with its provenance inside."""
-    from zoo.export import export
+    from zoo.exporter import export
 
     batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
     result = export(

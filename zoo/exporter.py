@@ -147,15 +147,15 @@ def natural_image(size: tuple[int, int] = (256, 320), seed: int = 0) -> Any:
 def _vision_inputs(info: ModelInfo, batch: int) -> list[tuple[Any, ...]]:
     import torch
 
-    from zoo.features import preprocess
+    from zoo.features import preprocess_for
 
     c, h, w = info.input["shape"]
     gen = torch.Generator().manual_seed(0)
-    natural = preprocess(info.id)(natural_image()).unsqueeze(0)
+    natural = preprocess_for(info)(natural_image()).unsqueeze(0)
     return [(torch.randn(batch, c, h, w, generator=gen),), (natural,), (torch.randn(1, c, h, w, generator=gen),)]
 
 
-def _text_inputs(info: ModelInfo, folder: Path | None) -> list[tuple[Any, ...]]:
+def _text_inputs(info: ModelInfo, folder: Path | None, vocab: int) -> list[tuple[Any, ...]]:
     import torch
 
     inputs: list[tuple[Any, ...]] = []
@@ -169,8 +169,7 @@ def _text_inputs(info: ModelInfo, folder: Path | None) -> list[tuple[Any, ...]]:
         one = tok(_SENTENCES[:1], return_tensors="pt")
         inputs.append((one["input_ids"], one["attention_mask"]))
     gen = torch.Generator().manual_seed(0)
-    vocab = 100
-    ids = torch.randint(1, vocab, (2, 13), generator=gen)
+    ids = torch.randint(1, max(2, min(vocab, 1000)), (2, 13), generator=gen)
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0
     inputs.append((ids, mask))
@@ -190,6 +189,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _OP = re.compile(r"(aten::[A-Za-z0-9_.]+|torch\.ops\.[A-Za-z0-9_.]+|prims::[A-Za-z0-9_.]+)")
 
 
@@ -234,7 +234,7 @@ def _export_torch(module: Any, args: tuple[Any, ...], path: Path, info: ModelInf
         except Exception as exc:  # noqa: BLE001 - every exporter failure is reported below
             failures.append((kind, exc))
     ops = sorted({op for _, exc in failures for op in _OP.findall(str(exc))})
-    detail = "; ".join(f"{kind}: {str(exc).strip().splitlines()[0][:300]}" for kind, exc in failures)
+    detail = "; ".join(f"{kind}: {_ANSI.sub('', str(exc)).strip().splitlines()[0][:300]}" for kind, exc in failures)
     what = f"unsupported op(s) {', '.join(ops)}" if ops else "the exporter failed"
     raise ExportError(
         f"{info.id}: cannot export stage {module.zoo_stage['name'] if getattr(module, 'zoo_stage', None) else '(whole model)'} "
@@ -496,7 +496,7 @@ def export(
         model = onnx.load(str(raw), load_external_data=not big)
         parity = None
         if check:
-            inputs = _vision_inputs(info, batch if isinstance(batch, int) else 2) if info.modality == "vision" else _text_inputs(info, folder)
+            inputs = _vision_inputs(info, batch if isinstance(batch, int) else 2) if info.modality == "vision" else _text_inputs(info, folder, _vocab_size(module))
             if isinstance(batch, int):
                 inputs = [tuple(_fit_batch(a, batch) for a in args) for args in inputs]
             sess = _ort_session(str(raw) if big else _finalize_graph(model, {}).SerializeToString())
@@ -526,6 +526,11 @@ def export(
         dest, info.id, stage["name"] if stage else None, kind, opset, _dims(final.graph.input), _dims(final.graph.output),
         size, parity, time.perf_counter() - start, False, meta,
     )
+
+
+def _vocab_size(module: Any) -> int:
+    config = getattr(getattr(module, "model", None), "config", None)
+    return int(getattr(config, "vocab_size", 100) or 100)
 
 
 def _fit_batch(tensor: Any, batch: int) -> Any:
@@ -604,7 +609,7 @@ def session(
     info = load_catalog(registries).info(model_id)
     target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{until or 'trunk'}.onnx".replace("/", "_")
     result = export(model_id, until, target, registries=registries, offline=offline, **export_options)
-    pre = features.preprocess(info.id, registries=registries) if info.modality == "vision" else None
+    pre = features.preprocess_for(info) if info.modality == "vision" else None
     tok = None
     if info.modality == "text" and (info.input or {}).get("tokenizer"):
         try:
