@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/warm_pull.py
 	$(BIN)/python bench/verify_throughput.py
 	$(BIN)/python bench/pull_throughput.py
+	$(BIN)/python bench/export_latency.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
