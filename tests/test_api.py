@@ -118,6 +118,7 @@ LAYERS = {
     "zoo.download": 3,
     "zoo.resolve": 3,
     "zoo.adapters": 4,
+    "zoo.vectors": 4,
     "zoo.features": 5,
     "zoo.exporter": 5,
     "zoo": 9,

@@ -26,6 +26,7 @@ __all__ = [
     "StageNotFoundError",
     "WeightsError",
     "MissingDependencyError",
+    "VectorsFormatError",
 ]
 
 
@@ -167,6 +168,10 @@ class WeightsError(ZooError, ValueError):
 
 class MissingDependencyError(ZooError, ImportError):
     """An optional dependency (torch, timm, transformers, onnx...) is not installed."""
+
+
+class VectorsFormatError(ZooError, ValueError):
+    """A word-vector file is malformed (the message gives the line number)."""
 
 
 class ExportError(ZooError, RuntimeError):
