@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/verify_throughput.py
 	$(BIN)/python bench/pull_throughput.py
 	$(BIN)/python bench/export_latency.py
+	$(BIN)/python bench/load_memory.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
