@@ -19,7 +19,7 @@ def test_list_table() -> None:
     r = run_zoo("list")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "VERSION", "TASK", "MODALITY", "PARAMS", "SIZE", "LICENSE"]
+    assert lines[0].split() == ["NAME", "VERSION", "TASK", "MODALITY", "PARAMS", "SIZE", "LICENSE", "VERIFIED"]
     row = next(line for line in lines if line.startswith("resnet50 "))
     assert "a1_in1k" in row and "25.6M" in row and "apache-2.0" in row
 

@@ -11,9 +11,10 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["hash_file", "hash_prefix", "PipelinedHasher", "CHUNK"]
+__all__ = ["hash_file", "hash_prefix", "PipelinedHasher", "Expected", "CHUNK"]
 
 CHUNK = 1024 * 1024
 
@@ -58,35 +59,40 @@ def hash_file(
     return h.hexdigest(), total
 
 
-def hash_prefix(path: str | os.PathLike[str], length: int, algorithm: str = "sha256") -> Any:
-    """Returns a hashlib object already fed with the first ``length`` bytes of ``path``.
+def hash_prefix(path: str | os.PathLike[str], length: int, hashes: dict[str, Any]) -> dict[str, Any]:
+    """Feeds the first ``length`` bytes of ``path`` to every hashlib object in ``hashes``.
 
-    Used to resume a download: the hash continues where the partial file ends.
+    Used to resume a download: the hashes continue where the partial file ends.
     """
-    h = hashlib.new(algorithm)
-    _feed(path, h, length, None)
-    return h
+
+    class _Fanout:
+        @staticmethod
+        def update(data: Any) -> None:
+            for h in hashes.values():
+                h.update(data)
+
+    _feed(path, _Fanout, length, None)
+    return hashes
 
 
 class PipelinedHasher:
-    """Feeds chunks to hashlib on a background thread.
+    """Feeds chunks to one or more hashlib objects on a background thread.
 
     ``update`` takes immutable ``bytes`` (so no buffer is reused under the
-    hasher's feet) and returns at once; ``hexdigest`` waits for the queue to
+    hasher's feet) and returns at once; ``hexdigests`` waits for the queue to
     drain. The queue is bounded, so a slow hasher slows the producer down
     instead of buffering a whole file in memory.
 
     Example:
-        >>> h = PipelinedHasher()
+        >>> h = PipelinedHasher({"sha256": hashlib.sha256()})
         >>> h.update(b"abc")
-        >>> h.hexdigest()[:8]
+        >>> h.hexdigests()["sha256"][:8]
         'ba7816bf'
     """
 
-    def __init__(self, algorithm: str = "sha256", initial: Any = None, depth: int = 16):
-        self._hash = initial if initial is not None else hashlib.new(algorithm)
+    def __init__(self, hashes: dict[str, Any], depth: int = 16):
+        self._hashes = hashes
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="zoo-hasher", daemon=True)
         self._thread.start()
         self._closed = False
@@ -96,10 +102,8 @@ class PipelinedHasher:
             chunk = self._queue.get()
             if chunk is None:
                 return
-            try:
-                self._hash.update(chunk)
-            except BaseException as exc:  # pragma: no cover - hashlib does not fail on bytes
-                self._error = exc
+            for h in self._hashes.values():
+                h.update(chunk)
 
     def update(self, chunk: bytes) -> None:
         """Queues ``chunk`` for hashing."""
@@ -112,10 +116,53 @@ class PipelinedHasher:
             self._queue.put(None)
             self._thread.join()
 
-    def hexdigest(self) -> str:
-        """Waits for every queued chunk, then returns the hex digest."""
+    def hexdigests(self) -> dict[str, str]:
+        """Waits for every queued chunk, then returns ``{algorithm: hex digest}``."""
         self.close()
-        if self._error is not None:  # pragma: no cover
-            raise self._error
-        return self._hash.hexdigest()
+        return {name: h.hexdigest() for name, h in self._hashes.items()}
 
+
+@dataclass(frozen=True)
+class Expected:
+    """What a file must be: size (if published), sha256 and/or a legacy hash.
+
+    Legacy publishers give only md5 (gensim-data) or sha1 (Caffe Model Zoo),
+    sometimes without a size; such a file is *weakly* pinned. zoo computes its
+    sha256 while fetching and remembers it, so later checks use sha256.
+
+    Attributes:
+        size: Bytes, or None when the publisher gives none.
+        sha256: The sha256, or None for a weakly pinned file.
+        weak: ``(algorithm, hex)`` of the legacy hash, if any.
+    """
+
+    size: int | None
+    sha256: str | None
+    weak: tuple[str, str] | None = None
+
+    @classmethod
+    def of(cls, file: dict[str, Any], sha256: str | None = None) -> Expected:
+        """Builds it from a registry file entry; ``sha256`` fills in a remembered one."""
+        weak = next(iter(file["hash"].items())) if file.get("hash") else None
+        return cls(file.get("size"), file.get("sha256") or sha256, weak)
+
+    @property
+    def key(self) -> str:
+        """A name for locks and partial downloads: the sha256, else ``md5-<hex>``."""
+        return self.sha256 or f"{self.weak[0]}-{self.weak[1]}"  # type: ignore[index]
+
+    def hashes(self) -> dict[str, Any]:
+        """Fresh hashlib objects for every algorithm to compute (sha256 always)."""
+        names = ["sha256"] + ([self.weak[0]] if self.weak else [])
+        return {name: hashlib.new(name) for name in names}
+
+    def problem(self, digests: dict[str, str], size: int) -> str | None:
+        """Why ``digests``/``size`` do not match, or None when they do."""
+        if self.size is not None and size != self.size:
+            return f"size mismatch (expected {self.size} bytes, got {size})"
+        if self.sha256 is not None and digests["sha256"] != self.sha256:
+            return f"sha256 mismatch (expected {self.sha256[:12]}…, got {digests['sha256'][:12]}…)"
+        if self.weak is not None and self.weak[0] in digests and digests[self.weak[0]] != self.weak[1]:
+            algo, hexdigest = self.weak
+            return f"{algo} mismatch (expected {hexdigest[:12]}…, got {digests[algo][:12]}…)"
+        return None

@@ -16,18 +16,26 @@ registry gives::
     │           └── .zoo-manifest.json     {path: sha256} of the version's files
     ├── locks/
     │   └── 7735…41bb.lock                 one process fetches a blob, others wait
+    ├── tofu/
+    │   └── md5/c289…1813                  sha256 recorded on first pull of a weakly pinned file
     ├── tmp/                               staging for Hugging Face downloads
     └── index/                             the registry index (see zoo.registry)
 
 A blob enters ``blobs/`` only by an atomic rename after its size and sha256
 were checked, so a file there is trusted by its name; ``verify`` re-hashes
 everything. Links are relative symlinks, else hard links, else copies.
+
+Files the registry pins only by md5 or sha1 (legacy publishers) are stored by
+their sha256 too: the first pull checks the legacy hash, computes the sha256
+and records it under ``tofu/`` (trust on first use); later pulls, ``verify``
+and lock files use the sha256.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,12 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import hash_file
+from zoo._hashing import Expected, hash_file, hash_prefix
 from zoo.errors import ChecksumMismatchError, NotCachedError
 
 __all__ = ["Cache", "CachedVersion", "VerifyReport", "MANIFEST"]
 
 MANIFEST = ".zoo-manifest.json"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL = ".partial"
 
 
@@ -119,6 +128,33 @@ class Cache:
         """Where an interrupted download of ``sha256`` is kept for resuming."""
         return self.blobs / f"{sha256}{_PARTIAL}"
 
+    def recall(self, file: dict[str, Any]) -> str | None:
+        """The sha256 of a registry file entry: pinned, or recorded on first pull; None if unknown."""
+        if file.get("sha256"):
+            return file["sha256"]
+        if file.get("hash"):
+            algo, hexdigest = next(iter(file["hash"].items()))
+            try:
+                value = (self.root / "tofu" / algo / hexdigest).read_text().strip()
+            except OSError:
+                return None
+            return value if _SHA256.match(value) else None
+        return None
+
+    def remember(self, weak: tuple[str, str], sha256: str) -> None:
+        """Records the sha256 found for a weakly pinned file (trust on first use)."""
+        algo, hexdigest = weak
+        folder = self.root / "tofu" / algo
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{hexdigest}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(sha256 + "\n")
+        os.replace(tmp, folder / hexdigest)
+
+    def has_file(self, file: dict[str, Any]) -> bool:
+        """True when the blob of a registry file entry is in the cache."""
+        sha256 = self.recall(file)
+        return sha256 is not None and self.has_blob(sha256)
+
     def has_blob(self, sha256: str) -> bool:
         """True when the blob is in the cache (trusted by name, not re-hashed)."""
         return self.blob_path(sha256).is_file()
@@ -162,37 +198,38 @@ class Cache:
     def add_file(
         self,
         src: str | os.PathLike[str],
-        sha256: str,
-        size: int,
+        expected: Expected,
         *,
         move: bool = False,
         label: str = "",
-    ) -> Path:
-        """Checks a local file's size and sha256, then stores it as a blob.
+    ) -> str:
+        """Checks a local file against ``expected``, then stores it as a blob.
 
         Args:
             src: The file.
-            sha256, size: What it must be.
-            move: Move instead of copy (only if ``src`` is on the same file
-                system; falls back to copying).
+            expected: Its size and hashes (sha256, or a legacy md5/sha1).
+            move: Move instead of copy (falls back to copying across file systems).
             label: Names the file in error messages.
+
+        Returns:
+            The file's sha256 (the blob's name).
 
         Raises:
             ChecksumMismatchError: The file is not what the registry pins;
                 nothing enters the cache.
         """
         src = Path(src)
-        actual_size = src.stat().st_size
         what = label or src.name
-        if actual_size != size:
+        size = src.stat().st_size
+        if expected.size is not None and size != expected.size:
             raise ChecksumMismatchError(
-                f"{what}: size mismatch (expected {size} bytes, got {actual_size}); "
+                f"{what}: size mismatch (expected {expected.size} bytes, got {size}); "
                 "the file is not the one the registry pins, nothing was cached"
             )
-        if self.has_blob(sha256):
-            return self.blob_path(sha256)
+        if expected.sha256 is not None and self.has_blob(expected.sha256):
+            return expected.sha256
         self.blobs.mkdir(parents=True, exist_ok=True)
-        staged = self.blobs / f".{sha256}.{uuid.uuid4().hex}.tmp"
+        staged = self.blobs / f".{expected.key}.{uuid.uuid4().hex}.tmp"
         try:
             if move:
                 try:
@@ -201,13 +238,16 @@ class Cache:
                     shutil.copyfile(src, staged)
             else:
                 shutil.copyfile(src, staged)
-            actual, _ = hash_file(staged)
-            if actual != sha256:
+            digests = {k: h.hexdigest() for k, h in hash_prefix(staged, size, expected.hashes()).items()}
+            problem = expected.problem(digests, size)
+            if problem is not None:
                 raise ChecksumMismatchError(
-                    f"{what}: sha256 mismatch (expected {sha256[:12]}…, got {actual[:12]}…); "
-                    "the file is not the one the registry pins, nothing was cached"
+                    f"{what}: {problem}; the file is not the one the registry pins, nothing was cached"
                 )
-            return self.commit(staged, sha256)
+            self.commit(staged, digests["sha256"])
+            if expected.weak is not None:
+                self.remember(expected.weak, digests["sha256"])
+            return digests["sha256"]
         finally:
             staged.unlink(missing_ok=True)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo._hashing import CHUNK, PipelinedHasher, hash_file, hash_prefix
+from zoo._hashing import CHUNK, Expected, PipelinedHasher, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
@@ -77,6 +77,7 @@ class FetchResult:
         fetched: Bytes moved over the wire (or copied) in this call.
         resumed_from: Offset the first request started at (0 if fresh).
         attempts: Requests made.
+        sha256: The sha256 of the file now in the cache.
     """
 
     source: str
@@ -84,6 +85,7 @@ class FetchResult:
     fetched: int
     resumed_from: int
     attempts: int
+    sha256: str = ""
 
 
 class _Retryable(Exception):
@@ -231,27 +233,36 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+# A download without a published size is still cut off somewhere.
+_MAX_UNSIZED = 64 * 1024**3
+
+
 def _write_chunks(
     chunks: Iterable[bytes],
     partial: Path,
     offset: int,
-    size: int,
+    expected: Expected,
     label: str,
     on_bytes: OnBytes | None,
-) -> tuple[int, str]:
-    """Appends ``chunks`` to ``partial`` from ``offset``; returns (bytes written, sha256 of the whole file).
+) -> tuple[int, dict[str, str]]:
+    """Appends ``chunks`` to ``partial`` from ``offset``.
+
+    Returns:
+        (bytes written, ``{algorithm: hex digest}`` of the whole file).
 
     Raises ChecksumMismatchError (and deletes the partial) as soon as the file
-    would grow past ``size``.
+    would grow past the expected size.
     """
-    hasher = PipelinedHasher(initial=hash_prefix(partial, offset) if offset else None)
+    limit = expected.size if expected.size is not None else _MAX_UNSIZED
+    hashes = hash_prefix(partial, offset, expected.hashes()) if offset else expected.hashes()
+    hasher = PipelinedHasher(hashes)
     written = 0
     try:
         with open(partial, "ab" if offset else "wb", buffering=0) as fh:
             for chunk in chunks:
-                if offset + written + len(chunk) > size:
+                if offset + written + len(chunk) > limit:
                     raise ChecksumMismatchError(
-                        f"{label}: the server sent more than the {size} bytes the registry pins; "
+                        f"{label}: the server sent more than the {limit} bytes the registry pins; "
                         "stopped and discarded the download. The source has changed or is wrong."
                     )
                 fh.write(chunk)
@@ -266,17 +277,22 @@ def _write_chunks(
     except BaseException:
         hasher.close()
         raise
-    return written, hasher.hexdigest()
+    return written, hasher.hexdigests()
 
 
-def _finish(partial: Path, digest: str, sha256: str, label: str, origin: str) -> None:
-    if digest != sha256:
+def _finish(cache: Cache, partial: Path, digests: dict[str, str], size: int, expected: Expected, label: str, origin: str) -> str:
+    """Checks a complete download and moves it into ``blobs/``; returns its sha256."""
+    problem = expected.problem(digests, size)
+    if problem is not None:
         _discard(partial)
         raise ChecksumMismatchError(
-            f"{label}: sha256 mismatch (expected {sha256[:12]}…, got {digest[:12]}…) from {origin}. "
-            "The download was discarded and nothing was cached; the source serves other bytes "
-            "than the registry pins."
+            f"{label}: {problem} from {origin}. The download was discarded and nothing was cached; "
+            "the source serves other bytes than the registry pins."
         )
+    cache.commit(partial, digests["sha256"])
+    if expected.weak is not None:
+        cache.remember(expected.weak, digests["sha256"])
+    return digests["sha256"]
 
 
 def _retry_after(value: str | None, policy: RetryPolicy) -> float | None:
@@ -297,8 +313,7 @@ def _retry_after(value: str | None, policy: RetryPolicy) -> float | None:
 def fetch_url(
     url: str,
     cache: Cache,
-    sha256: str,
-    size: int,
+    expected: Expected,
     *,
     label: str = "",
     allow_http: bool = False,
@@ -307,12 +322,12 @@ def fetch_url(
     on_bytes: OnBytes | None = None,
     on_retry: Callable[[int, str, float], None] | None = None,
 ) -> FetchResult:
-    """Downloads ``url`` into the cache as the blob ``sha256``.
+    """Downloads ``url`` into the cache, checked against ``expected``.
 
     Args:
         url: Where the bytes are.
         cache: The cache to write into.
-        sha256, size: What the bytes must be.
+        expected: Size and hashes the bytes must have.
         label: Names the file in messages (e.g. ``resnet50@a1_in1k: model.safetensors``).
         allow_http: Accept plain http (mirrors on local or private hosts only).
         client: An ``httpx.Client`` (default: :func:`make_client`).
@@ -331,7 +346,8 @@ def fetch_url(
     own_client = client is None
     client = client or make_client(policy)
     cache.blobs.mkdir(parents=True, exist_ok=True)
-    partial = cache.partial_path(sha256)
+    partial = cache.partial_path(expected.key)
+    size = expected.size
     first_offset: int | None = None
     fetched = 0
     attempt = 0
@@ -350,16 +366,16 @@ def fetch_url(
         while True:
             attempt += 1
             offset = partial.stat().st_size if partial.exists() else 0
-            if offset > size:
+            if size is not None and offset > size:
                 _discard(partial)
                 offset = 0
             if first_offset is None:
                 first_offset = offset
-            if offset == size:
-                digest, _ = hash_file(partial)
-                if digest == sha256:
-                    cache.commit(partial, sha256)
-                    return FetchResult("url", url, fetched, first_offset, attempt - 1)
+            if offset and offset == size:
+                digests = {k: h.hexdigest() for k, h in hash_prefix(partial, offset, expected.hashes()).items()}
+                if expected.problem(digests, offset) is None:
+                    sha = _finish(cache, partial, digests, offset, expected, label, url)
+                    return FetchResult("url", url, fetched, first_offset, attempt - 1, sha)
                 _discard(partial)
                 offset = 0
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -386,18 +402,20 @@ def fetch_url(
                     else:
                         offset = 0
                     length = response.headers.get("content-length")
-                    if length is not None and length.isdigit() and offset + int(length) > size:
+                    if size is not None and length is not None and length.isdigit() and offset + int(length) > size:
                         _discard(partial)
                         raise ChecksumMismatchError(
                             f"{label}: the server announces {offset + int(length)} bytes but the "
                             f"registry pins {size}; refused before downloading. The source has changed."
                         )
-                    written, digest = _write_chunks(response.iter_raw(), partial, offset, size, label, counted)
-                if offset + written < size:
-                    raise _Retryable(f"connection ended after {offset + written} of {size} bytes", None)
-                _finish(partial, digest, sha256, label, url)
-                cache.commit(partial, sha256)
-                return FetchResult("url", url, fetched, first_offset, attempt)
+                    announced = int(length) + offset if length is not None and length.isdigit() else None
+                    written, digests = _write_chunks(response.iter_raw(), partial, offset, expected, label, counted)
+                total = offset + written
+                target = size if size is not None else announced
+                if target is not None and total < target:
+                    raise _Retryable(f"connection ended after {total} of {target} bytes", None)
+                sha = _finish(cache, partial, digests, total, expected, label, url)
+                return FetchResult("url", url, fetched, first_offset, attempt, sha)
             except (httpx.TransportError, _Retryable) as exc:
                 wait = exc.wait if isinstance(exc, _Retryable) else None
                 if attempt >= policy.attempts:
@@ -434,8 +452,7 @@ def _range_start(content_range: str | None) -> int | None:
 def fetch_folder(
     folder: str | os.PathLike[str],
     cache: Cache,
-    sha256: str,
-    size: int,
+    expected: Expected,
     *,
     label: str = "",
     on_bytes: OnBytes | None = None,
@@ -443,28 +460,30 @@ def fetch_folder(
     """Copies ``folder/sha256/<hex>`` (a local mirror) into the cache, checking it.
 
     Returns:
-        The result, or None when the mirror does not have the file.
+        The result, or None when the mirror does not have the file (or its
+        sha256 is not known yet: mirrors are addressed by sha256).
     """
-    src = Path(folder) / "sha256" / sha256
+    if expected.sha256 is None:
+        return None
+    src = Path(folder) / "sha256" / expected.sha256
     if not src.is_file():
         return None
     label = label or str(src)
-    if src.stat().st_size != size:
+    if expected.size is not None and src.stat().st_size != expected.size:
         raise ChecksumMismatchError(
-            f"{label}: mirror file {src} is {src.stat().st_size} bytes, the registry pins {size}"
+            f"{label}: mirror file {src} is {src.stat().st_size} bytes, the registry pins {expected.size}"
         )
     cache.blobs.mkdir(parents=True, exist_ok=True)
-    partial = cache.partial_path(sha256)
+    partial = cache.partial_path(expected.key)
 
     def blocks() -> Iterator[bytes]:
         with open(src, "rb") as fh:
             while block := fh.read(4 * CHUNK):
                 yield block
 
-    written, digest = _write_chunks(blocks(), partial, 0, size, label, on_bytes)
-    _finish(partial, digest, sha256, label, str(src))
-    cache.commit(partial, sha256)
-    return FetchResult("mirror", str(folder), written, 0, 1)
+    written, digests = _write_chunks(blocks(), partial, 0, expected, label, on_bytes)
+    sha = _finish(cache, partial, digests, written, expected, label, str(src))
+    return FetchResult("mirror", str(folder), written, 0, 1, sha)
 
 
 def fetch_hf(
@@ -472,8 +491,7 @@ def fetch_hf(
     revision: str,
     filename: str,
     cache: Cache,
-    sha256: str,
-    size: int,
+    expected: Expected,
     *,
     label: str = "",
     on_bytes: OnBytes | None = None,
@@ -503,8 +521,8 @@ def fetch_hf(
             raise DownloadError(f"{label}: not found on the Hugging Face Hub at {repo}@{revision[:10]} ({type(exc).__name__})") from exc
         except (HfHubHTTPError, OSError, ValueError) as exc:
             raise DownloadError(f"{label}: Hugging Face download failed ({exc})") from exc
-        cache.add_file(path, sha256, size, move=True, label=f"{label} from hf:{repo}@{revision[:10]}")
-        return FetchResult("hf", f"{repo}@{revision}", size, 0, 1)
+        sha = cache.add_file(path, expected, move=True, label=f"{label} from hf:{repo}@{revision[:10]}")
+        return FetchResult("hf", f"{repo}@{revision}", cache.blob_path(sha).stat().st_size, 0, 1, sha)
     finally:
         import shutil
 

@@ -300,7 +300,7 @@ def _metadata(info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opse
         "channels": str(stage["channels"]) if stage else "",
         "stride": str(stage["stride"]) if stage else "",
         "input": json.dumps(info.input or {}, sort_keys=True),
-        "files": json.dumps({f["path"]: f["sha256"] for f in info.files}, sort_keys=True),
+        "files": json.dumps({f["path"]: _pin(f) for f in info.files}, sort_keys=True),
         "exporter": exporter,
         "opset": str(opset),
         "batch": str(batch),
@@ -308,6 +308,11 @@ def _metadata(info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opse
         "zoo_version": __version__,
     }
     return {_META_PREFIX + k: v for k, v in meta.items()}
+
+
+def _pin(file: dict[str, Any]) -> str:
+    """A file's sha256, or ``md5:<hex>`` for a weakly pinned one."""
+    return file.get("sha256") or ":".join(next(iter(file["hash"].items())))
 
 
 def _finalize_graph(model: Any, metadata: dict[str, str]) -> Any:
@@ -337,7 +342,7 @@ def _dims(values: Any) -> dict[str, list[Any]]:
 
 def _cache_key(info: ModelInfo, stage: dict[str, Any] | None, opset: int, batch: str | int, exporter: str, head: bool) -> str:
     parts = {
-        "weights": sorted(f["sha256"] for f in info.files),
+        "weights": sorted(_pin(f) for f in info.files),
         "model": info.id,
         "stage": stage["name"] if stage else None,
         "head": head,

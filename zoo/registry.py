@@ -104,6 +104,7 @@ class ModelSummary:
     size: int
     aliases: tuple[str, ...]
     tags: tuple[str, ...]
+    verification: str = "sha256"
     score: float = 0.0
 
     @property
@@ -121,7 +122,8 @@ class ModelInfo:
     """Everything the registry says about one version of a model.
 
     Nested parts (``paper``, ``input``, ``stages``, ``files``, ``metrics``)
-    are plain dicts with the registry's keys.
+    are plain dicts with the registry's keys. ``verification`` is as in
+    :class:`ModelSummary`.
     """
 
     name: str
@@ -151,6 +153,7 @@ class ModelInfo:
     input: dict[str, Any] | None
     stages: tuple[dict[str, Any], ...]
     files: tuple[dict[str, Any], ...]
+    verification: str = "sha256"
 
     @property
     def id(self) -> str:
@@ -460,9 +463,10 @@ class Catalog:
             adapter=v["adapter"],
             license=v["license"],
             params=v.get("params"),
-            size=sum(f["size"] for f in v["files"]),
+            size=_size(v),
             aliases=tuple(record.get("aliases", ())),
             tags=tuple(record.get("tags", ())),
+            verification=_verification(v),
             score=score,
         )
 
@@ -494,11 +498,12 @@ class Catalog:
             version_paper=v.get("paper"),
             version_tags=tuple(v.get("tags", ())),
             params=v.get("params"),
-            size=sum(f["size"] for f in v["files"]),
+            size=_size(v),
             metrics=tuple(v.get("metrics", ())),
             input=v.get("input"),
             stages=tuple(v.get("stages", ())),
             files=tuple(v["files"]),
+            verification=_verification(v),
         )
 
 
@@ -601,6 +606,17 @@ def parse_size(text: str | int) -> int:
     return int(number * scale)
 
 
+def _size(version: dict[str, Any]) -> int:
+    """Bytes of a version's files whose size is known."""
+    return sum(f.get("size") or 0 for f in version["files"])
+
+
+def _verification(version: dict[str, Any]) -> str:
+    """``sha256``, or ``weak (md5)`` / ``weak (sha1)`` when some file is pinned only by a legacy hash."""
+    weak = sorted({algo for f in version["files"] if not f.get("sha256") for algo in f.get("hash", {})})
+    return f"weak ({', '.join(weak)})" if weak else "sha256"
+
+
 def _version_matches(
     v: dict[str, Any],
     license: str | None,
@@ -612,7 +628,7 @@ def _version_matches(
         return False
     if adapter is not None and v["adapter"] != adapter:
         return False
-    if max_size is not None and sum(f["size"] for f in v["files"]) > max_size:
+    if max_size is not None and _size(v) > max_size:
         return False
     if max_params is not None and (v.get("params") is None or v["params"] > max_params):
         return False

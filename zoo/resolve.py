@@ -24,6 +24,7 @@ CLI draws them as progress bars or prints them as JSON lines:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -33,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import hash_file
+from zoo._hashing import Expected, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
 from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_url, is_local_url, make_client
-from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError, RegistryIssue
+from zoo.errors import ChecksumMismatchError, DownloadError, NotCachedError, OfflineError, RegistryError, RegistryIssue
 from zoo.registry import load_catalog
 
 __all__ = [
@@ -94,13 +95,14 @@ def _sources(file: dict[str, Any], mirrors: Sequence[str]) -> list[tuple[str, st
 def _fetch_one(
     model: str,
     file: dict[str, Any],
+    expected: Expected,
     cache: Cache,
     mirrors: Sequence[str],
     policy: RetryPolicy,
     client: Any,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    path, sha256, size = file["path"], file["sha256"], file["size"]
+    path = file["path"]
     label = f"{model}: {path}"
 
     def on_bytes(n: int) -> None:
@@ -113,18 +115,20 @@ def _fetch_one(
     for kind, where in _sources(file, mirrors):
         try:
             if kind == "mirror":
+                if expected.sha256 is None:
+                    continue  # mirrors are addressed by sha256, not known yet for this file
                 if "://" in where:
-                    url = where.rstrip("/") + f"/sha256/{sha256}"
-                    result = _mirror_url(url, cache, sha256, size, label, client, policy, on_bytes, on_retry)
+                    url = where.rstrip("/") + f"/sha256/{expected.sha256}"
+                    result = _mirror_url(url, cache, expected, label, client, policy, on_bytes, on_retry)
                 else:
-                    result = fetch_folder(where, cache, sha256, size, label=label, on_bytes=on_bytes)
+                    result = fetch_folder(where, cache, expected, label=label, on_bytes=on_bytes)
                 if result is None:
                     continue
             elif kind == "hf":
                 src = file["source"]
-                result = fetch_hf(src["hf"], src["revision"], src["file"], cache, sha256, size, label=label, on_bytes=on_bytes)
+                result = fetch_hf(src["hf"], src["revision"], src["file"], cache, expected, label=label, on_bytes=on_bytes)
             else:
-                result = fetch_url(where, cache, sha256, size, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+                result = fetch_url(where, cache, expected, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
         except (DownloadError, ChecksumMismatchError) as exc:
             if kind != "mirror":
                 raise
@@ -142,16 +146,23 @@ def _fetch_one(
             fetched=result.fetched,
             resumed_from=result.resumed_from,
             attempts=result.attempts,
+            sha256=result.sha256,
         )
-        return {"path": path, "size": size, "sha256": sha256, "source": result.source}
+        return _file_result(file, result.sha256, cache, result.source)
     raise DownloadError(f"{label}: no source could provide it ({'; '.join(errors)})")  # pragma: no cover
+
+
+def _file_result(file: dict[str, Any], sha256: str, cache: Cache, source: str) -> dict[str, Any]:
+    out = {"path": file["path"], "size": cache.blob_path(sha256).stat().st_size, "sha256": sha256, "source": source}
+    if file.get("hash"):
+        out["hash"] = dict(file["hash"])  # weakly pinned: the sha256 above was found on first pull
+    return out
 
 
 def _mirror_url(
     url: str,
     cache: Cache,
-    sha256: str,
-    size: int,
+    expected: Expected,
     label: str,
     client: Any,
     policy: RetryPolicy,
@@ -164,7 +175,7 @@ def _mirror_url(
             f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network"
         )
     try:
-        result = fetch_url(url, cache, sha256, size, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
+        result = fetch_url(url, cache, expected, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
         return dataclasses.replace(result, source="mirror")
     except DownloadError as exc:
         if "HTTP 404" in str(exc):
@@ -184,22 +195,22 @@ def _pull_files(
     policy: RetryPolicy,
 ) -> PullResult:
     model = f"{name}@{version}"
-    missing = [f for f in files if not cache.has_blob(f["sha256"])]
+    missing = [f for f in files if not cache.has_file(f)]
     _emit(
         progress,
         "start",
         model=model,
         files=len(files),
-        bytes=sum(f["size"] for f in files),
+        bytes=sum(f.get("size") or 0 for f in files),
         missing=len(missing),
-        missing_bytes=sum(f["size"] for f in missing),
+        missing_bytes=sum(f.get("size") or 0 for f in missing),
     )
     if offline:
         # Offline means no network; a mirror folder on this machine is still fine.
         mirrors = [m for m in mirrors if "://" not in m]
-        missing = [f for f in missing if not any((Path(m) / "sha256" / f["sha256"]).is_file() for m in mirrors)]
+        missing = [f for f in missing if not _in_folder_mirror(f, cache, mirrors)]
     if missing and offline:
-        listing = ", ".join(f"{f['path']} ({f['size']} bytes)" for f in missing)
+        listing = ", ".join(f"{f['path']} ({f.get('size') or 'unknown'} bytes)" for f in missing)
         raise OfflineError(
             f"{model}: offline mode (ZOO_OFFLINE) is on and {len(missing)} file(s) are not in the cache: "
             f"{listing}. Pull it once with network access, import it with 'zoo cache import DIR', "
@@ -209,21 +220,28 @@ def _pull_files(
     client = make_client(policy) if missing else None
     try:
         for f in files:
-            if not cache.has_blob(f["sha256"]):
-                _emit(progress, "file", model=model, path=f["path"], size=f["size"], sha256=f["sha256"], status="fetching")
-                with cache.lock(f["sha256"]):
+            expected = Expected.of(f, cache.recall(f))
+            event = {"model": model, "path": f["path"], "size": f.get("size"), "sha256": expected.sha256}
+            if not cache.has_file(f):
+                _emit(progress, "file", **event, status="fetching")
+                with cache.lock(expected.key):
                     # Another process may have fetched it while we waited.
-                    if not cache.has_blob(f["sha256"]):
-                        results.append(_fetch_one(model, f, cache, mirrors, policy, client, progress))
+                    if not cache.has_file(f):
+                        results.append(_fetch_one(model, f, Expected.of(f, cache.recall(f)), cache, mirrors, policy, client, progress))
                         continue
-            _emit(progress, "file", model=model, path=f["path"], size=f["size"], sha256=f["sha256"], status="cached")
-            results.append({"path": f["path"], "size": f["size"], "sha256": f["sha256"], "source": "cache"})
+            _emit(progress, "file", **event, status="cached")
+            results.append(_file_result(f, cache.recall(f) or "", cache, "cache"))
     finally:
         if client is not None:
             client.close()
-    folder = cache.link(name, version, {f["path"]: f["sha256"] for f in files})
+    folder = cache.link(name, version, {r["path"]: r["sha256"] for r in results})
     _emit(progress, "done", model=model, path=str(folder))
     return PullResult(model, folder, tuple(results))
+
+
+def _in_folder_mirror(file: dict[str, Any], cache: Cache, mirrors: Sequence[str]) -> bool:
+    sha256 = cache.recall(file)
+    return sha256 is not None and any((Path(m) / "sha256" / sha256).is_file() for m in mirrors)
 
 
 def _options(
@@ -302,26 +320,39 @@ def pull(
 
 
 def lock_models(
-    model_ids: Sequence[str], *, registries: Sequence[str | os.PathLike[str]] | None = None
+    model_ids: Sequence[str],
+    *,
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    cache: Cache | None = None,
 ) -> dict[str, Any]:
     """Returns a lock document pinning every file of the given model versions.
 
     The lock records, for each file, its path, size, sha256 and resolved
     source; :func:`pull_lock` pulls exactly that, whatever the registry says
-    later.
+    later. A weakly pinned file (md5/sha1 only) is locked by the sha256 zoo
+    recorded when it was first pulled, so it must have been pulled once.
+
+    Raises:
+        NotCachedError: A weakly pinned file has not been pulled yet.
     """
     catalog = load_catalog(registries)
+    cache = cache or Cache()
     models = {}
     for model_id in model_ids:
         info = catalog.info(model_id)
-        models[info.id] = {
-            "name": info.name,
-            "version": info.version,
-            "files": [
-                {"path": f["path"], "size": f["size"], "sha256": f["sha256"], "source": f["source"]}
-                for f in info.files
-            ],
-        }
+        files = []
+        for f in info.files:
+            entry = {"path": f["path"], "size": f.get("size"), "sha256": f.get("sha256"), "source": f["source"]}
+            if f.get("hash"):
+                sha256 = cache.recall(f)
+                if sha256 is None or not cache.has_blob(sha256):
+                    raise NotCachedError(
+                        f"{info.id}: {f['path']} is only weakly pinned ({', '.join(f['hash'])}); pull it once "
+                        f"('zoo pull {info.id}') so zoo records its sha256, then lock it"
+                    )
+                entry.update(sha256=sha256, size=cache.blob_path(sha256).stat().st_size, hash=dict(f["hash"]))
+            files.append(entry)
+        models[info.id] = {"name": info.name, "version": info.version, "files": files}
     return {"zoo_lock": LOCK_FORMAT, "generated_by": f"zoo {__version__}", "models": models}
 
 
@@ -396,8 +427,9 @@ def import_folder(
     """Adopts local files whose size and sha256 match files in the registry.
 
     Every file under ``folder`` whose size equals some registry file's size is
-    hashed; on a match it is copied into the cache (the folder is left as it
-    is) and linked into every model version that names it.
+    hashed (sha256, plus md5/sha1 for weakly pinned candidates); on a match it
+    is copied into the cache (the folder is left as it is) and linked into
+    every model version that names it.
 
     Returns:
         ``{"adopted": [{"file", "sha256", "size"}...], "complete": [model ids whose
@@ -405,11 +437,12 @@ def import_folder(
     """
     cache = cache or Cache()
     catalog = load_catalog(registries)
-    by_size: dict[int, dict[str, list[tuple[str, str, str]]]] = {}
+    by_size: dict[int, list[tuple[str, str, dict[str, Any]]]] = {}
     for name, record in catalog.models.items():
         for version, v in record["versions"].items():
             for f in v["files"]:
-                by_size.setdefault(f["size"], {}).setdefault(f["sha256"], []).append((name, version, f["path"]))
+                if f.get("size"):
+                    by_size.setdefault(f["size"], []).append((name, version, f))
     root = Path(folder)
     if not root.is_dir():
         raise DownloadError(f"{root} is not a folder; give the folder that holds the model files")
@@ -419,21 +452,29 @@ def import_folder(
         candidates = by_size.get(path.stat().st_size)
         if not candidates:
             continue
-        digest, size = hash_file(path)
-        users = candidates.get(digest)
+        algorithms = {"sha256"} | {a for _, _, f in candidates for a in f.get("hash", {})}
+        digests = {k: h.hexdigest() for k, h in hash_prefix(path, path.stat().st_size, {a: hashlib.new(a) for a in algorithms}).items()}
+        users = [
+            (name, version, f)
+            for name, version, f in candidates
+            if Expected.of(f).problem(digests, path.stat().st_size) is None
+        ]
         if not users:
             continue
-        cache.add_file(path, digest, size, label=str(path))
-        adopted.append({"file": str(path), "sha256": digest, "size": size})
-        _emit(progress, "adopted", file=str(path), sha256=digest, size=size)
-        for name, version, relpath in users:
-            cache.link(name, version, {relpath: digest})
+        sha256 = cache.add_file(path, Expected.of(users[0][2]), label=str(path))
+        for _, _, f in users:
+            if f.get("hash"):
+                cache.remember(next(iter(f["hash"].items())), sha256)
+        adopted.append({"file": str(path), "sha256": sha256, "size": path.stat().st_size})
+        _emit(progress, "adopted", file=str(path), sha256=sha256, size=path.stat().st_size)
+        for name, version, f in users:
+            cache.link(name, version, {f["path"]: sha256})
             touched.add((name, version))
     complete, partial = [], []
     for name, version in sorted(touched):
         files = catalog.models[name]["versions"][version]["files"]
-        if all(cache.has_blob(f["sha256"]) for f in files):
-            cache.link(name, version, {f["path"]: f["sha256"] for f in files})
+        if all(cache.has_file(f) for f in files):
+            cache.link(name, version, {f["path"]: cache.recall(f) for f in files})  # type: ignore[misc]
             complete.append(f"{name}@{version}")
         else:
             partial.append(f"{name}@{version}")

@@ -47,6 +47,7 @@ __all__ = [
     "InputSpec",
     "Stage",
     "Source",
+    "WeakHash",
     "FileSpec",
     "ModelVersion",
     "ModelEntry",
@@ -70,6 +71,7 @@ ADAPTERS = ("timm", "torchvision", "transformers", "onnx", "word-vectors", "caff
 _NAME = re.compile(f"^{NAME_PATTERN}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -103,6 +105,22 @@ def _check_revision(value: str) -> str:
             "must be a full 40-hex commit id, not a branch, tag or short hash "
             "(got {value}); pulls must be reproducible",
             {"value": repr(value)},
+        )
+    return value
+
+
+def _check_md5(value: str) -> str:
+    if not _HEX32.match(value):
+        raise PydanticCustomError(
+            "md5_format", "must be an md5 digest: 32 lowercase hex characters (got {value})", {"value": repr(value)}
+        )
+    return value
+
+
+def _check_sha1(value: str) -> str:
+    if not _HEX40.match(value):
+        raise PydanticCustomError(
+            "sha1_format", "must be a sha1 digest: 40 lowercase hex characters (got {value})", {"value": repr(value)}
         )
     return value
 
@@ -160,6 +178,8 @@ def _unique(values: list[str], what: str) -> list[str]:
 Name = Annotated[str, AfterValidator(_check_name)]
 Sha256 = Annotated[str, AfterValidator(_check_sha256)]
 Revision = Annotated[str, AfterValidator(_check_revision)]
+Md5 = Annotated[str, AfterValidator(_check_md5)]
+Sha1 = Annotated[str, AfterValidator(_check_sha1)]
 HttpsUrl = Annotated[str, AfterValidator(_check_https)]
 HfRepo = Annotated[str, AfterValidator(_check_hf_repo)]
 RelPath = Annotated[str, AfterValidator(_check_relpath)]
@@ -271,13 +291,51 @@ class Source(_Strict):
         return "hf" if self.hf is not None else "url"
 
 
+class WeakHash(_Strict):
+    """A legacy hash, for publishers that give nothing stronger: exactly one of md5, sha1."""
+
+    md5: Md5 | None = None
+    sha1: Sha1 | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WeakHash:
+        if (self.md5 is None) == (self.sha1 is None):
+            raise PydanticCustomError("weak_hash_kind", "give exactly one of md5 or sha1")
+        return self
+
+
 class FileSpec(_Strict):
-    """One file a model version needs, pinned by size and sha256."""
+    """One file a model version needs, pinned by size and sha256.
+
+    A file whose publisher gives only md5 or sha1 (gensim-data, the Caffe
+    Model Zoo), sometimes without a size, is accepted with an explicit
+    ``hash: {md5: ...}`` / ``{sha1: ...}`` instead of ``sha256``: it is
+    *weakly verified*. zoo computes its sha256 on first pull and checks that
+    from then on (``zoo registry lock`` records it).
+    """
 
     path: RelPath
-    size: PositiveInt
-    sha256: Sha256
+    size: PositiveInt | None = None
+    sha256: Sha256 | None = None
+    hash: WeakHash | None = None
     source: Source
+
+    @model_validator(mode="after")
+    def _pinned(self) -> FileSpec:
+        if self.sha256 is None and self.hash is None:
+            raise PydanticCustomError(
+                "hash_required",
+                "give 'sha256' (and 'size') from a real source; if the publisher gives only md5 or "
+                "sha1, write it as 'hash: {{md5: ...}}' and the file is marked weakly verified",
+            )
+        if self.sha256 is not None and self.size is None:
+            raise PydanticCustomError("size_required", "a file pinned by sha256 needs its exact 'size' in bytes too")
+        return self
+
+    @property
+    def weak(self) -> bool:
+        """True when only a legacy hash pins the file."""
+        return self.sha256 is None
 
 
 class ModelVersion(_Strict):
@@ -318,8 +376,8 @@ class ModelVersion(_Strict):
 
     @property
     def size(self) -> int:
-        """Total bytes of every file of this version."""
-        return sum(f.size for f in self.files)
+        """Total bytes of this version's files (those whose size is known)."""
+        return sum(f.size or 0 for f in self.files)
 
 
 class ModelEntry(_Strict):

@@ -101,13 +101,13 @@ def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary_rows(models: list[zoo.ModelSummary], with_score: bool = False) -> tuple[list[str], list[list[str]]]:
-    columns = ["name", "version", "task", "modality", "params", "size", "license"]
+    columns = ["name", "version", "task", "modality", "params", "size", "license", "verified"]
     if with_score:
         columns.append("score")
     rows = []
     for m in models:
         version = m.version if m.version == m.default else f"{m.version} (default: {m.default})"
-        row = [m.name, version, m.task, m.modality, _render.human_count(m.params), _render.human_size(m.size), m.license]
+        row = [m.name, version, m.task, m.modality, _render.human_count(m.params), _render.human_size(m.size), m.license, m.verification]
         if with_score:
             row.append(f"{m.score:g}")
         rows.append(row)
@@ -179,6 +179,7 @@ def _info_text(m: zoo.ModelInfo) -> None:
         ("tags", ", ".join(m.tags) or "-"),
         ("adapter", f"{m.adapter} ({m.arch})"),
         ("license", m.license),
+        ("verified", m.verification + ("  (legacy hash: checked on first pull, then its sha256 is recorded)" if m.verification != "sha256" else "")),
         ("params", f"{m.params:,}" if m.params else "-"),
         ("size", f"{_render.human_size(m.size)} ({m.size:,} bytes in {len(m.files)} files)"),
         ("registry", m.registry_file),
@@ -210,8 +211,9 @@ def _info_text(m: zoo.ModelInfo) -> None:
     for f in m.files:
         src = f["source"]
         origin = f"hf:{src['hf']}@{src['revision'][:10]}" if "hf" in src else src["url"]
-        rows.append([f["path"], f"{f['size']:,}", f["sha256"][:16] + "…", origin])
-    _render.table(["path", "bytes", "sha256", "source"], rows)
+        pin = f["sha256"][:16] + "…" if f.get("sha256") else "{}:{} (weak)".format(*next(iter(f["hash"].items())))
+        rows.append([f["path"], f"{f['size']:,}" if f.get("size") else "unknown", pin, origin])
+    _render.table(["path", "bytes", "hash", "source"], rows)
 
 
 def _onnx_info(path: str, as_json: bool) -> None:
