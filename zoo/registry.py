@@ -606,6 +606,11 @@ def parse_size(text: str | int) -> int:
     return int(number * scale)
 
 
+def _natural(name: str) -> tuple[Any, ...]:
+    """Sort key that puts glove-50 before glove-100 (numbers compared as numbers)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def _size(version: dict[str, Any]) -> int:
     """Bytes of a version's files whose size is known."""
     return sum(f.get("size") or 0 for f in version["files"])
@@ -650,7 +655,7 @@ def _filtered(
     The default version is preferred; else the first version that passes.
     """
     limit = parse_size(max_size) if max_size is not None else None
-    for name in sorted(catalog.models):
+    for name in sorted(catalog.models, key=_natural):
         record = catalog.models[name]
         if task is not None and record["task"] != task:
             continue
@@ -799,7 +804,7 @@ def search(
             total += score
         else:
             hits.append((total, name, version))
-    hits.sort(key=lambda h: (-h[0], h[1]))
+    hits.sort(key=lambda h: (-h[0], _natural(h[1])))
     if limit is not None:
         hits = hits[:limit]
     return [catalog.summary(name, version, score=score) for score, name, version in hits]
