@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/pull_throughput.py
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/load_memory.py
+	$(BIN)/python bench/vectors_parse.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -28,6 +28,7 @@ def test_public_api_is_pinned() -> None:
             "info",
             "list_models",
             "load",
+            "load_vectors",
             "lock_models",
             "parse_model_id",
             "preprocess",

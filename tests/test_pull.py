@@ -160,6 +160,15 @@ def test_wrong_bytes_raise_and_cache_nothing(served, https_server, zoo_env) -> N
     assert not (zoo_env / "models" / "tiny").exists()
 
 
+def test_shorter_file_is_a_mismatch_not_a_retry(served, https_server, zoo_env) -> None:  # noqa: ANN001
+    reg, data = served
+    https_server.add("/files/weights.bin", data["weights.bin"][:-10])
+    with pytest.raises(ChecksumMismatchError, match="size mismatch"):
+        _pull(reg)
+    assert len(https_server.requests_for("/files/weights.bin", "GET")) == 1
+    assert not list((zoo_env / "blobs" / "sha256").glob("*.partial"))
+
+
 def test_oversize_stops_at_once(served, https_server, zoo_env) -> None:  # noqa: ANN001
     reg, data = served
     https_server.fault("/files/weights.bin", "extra", extra=5 * MIB)

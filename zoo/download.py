@@ -411,9 +411,12 @@ def fetch_url(
                     announced = int(length) + offset if length is not None and length.isdigit() else None
                     written, digests = _write_chunks(response.iter_raw(), partial, offset, expected, label, counted)
                 total = offset + written
-                target = size if size is not None else announced
-                if target is not None and total < target:
-                    raise _Retryable(f"connection ended after {total} of {target} bytes", None)
+                # A body shorter than the server announced is a dropped connection: resume.
+                # A complete body of the wrong size is another file: _finish rejects it.
+                if announced is not None and total < announced:
+                    raise _Retryable(f"connection ended after {total} of {announced} bytes", None)
+                if announced is None and size is not None and total < size:
+                    raise _Retryable(f"connection ended after {total} of {size} bytes", None)
                 sha = _finish(cache, partial, digests, total, expected, label, url)
                 return FetchResult("url", url, fetched, first_offset, attempt, sha)
             except (httpx.TransportError, _Retryable) as exc:

@@ -27,6 +27,7 @@ __all__ = [
     "WeightsError",
     "MissingDependencyError",
     "VectorsFormatError",
+    "UnknownWordError",
 ]
 
 
@@ -172,6 +173,10 @@ class MissingDependencyError(ZooError, ImportError):
 
 class VectorsFormatError(ZooError, ValueError):
     """A word-vector file is malformed (the message gives the line number)."""
+
+
+class UnknownWordError(ZooError, KeyError):
+    """A word is not in a word-vector model's vocabulary."""
 
 
 class ExportError(ZooError, RuntimeError):

@@ -195,6 +195,9 @@ _OP = re.compile(r"(aten::[A-Za-z0-9_.]+|torch\.ops\.[A-Za-z0-9_.]+|prims::[A-Za
 
 def _io_spec(info: ModelInfo, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
     dyn_batch = batch == "dynamic"
+    if info.adapter == "word-vectors":
+        axes = {n: {1: "sequence", **({0: "batch"} if dyn_batch else {})} for n in ("input_ids", "features")}
+        return ["input_ids"], ["features"], axes
     if info.modality == "vision":
         names = ["image"]
         axes = {"image": {0: "batch"}, "features": {0: "batch"}} if dyn_batch else {}
@@ -340,8 +343,11 @@ def _dims(values: Any) -> dict[str, list[Any]]:
     return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
 
 
-def _cache_key(info: ModelInfo, stage: dict[str, Any] | None, opset: int, batch: str | int, exporter: str, head: bool) -> str:
+def _cache_key(
+    info: ModelInfo, stage: dict[str, Any] | None, opset: int, batch: str | int, exporter: str, head: bool, vocab: int | None
+) -> str:
     parts = {
+        "vocab": vocab,
         "weights": sorted(_pin(f) for f in info.files),
         "model": info.id,
         "stage": stage["name"] if stage else None,
@@ -422,6 +428,7 @@ def export(
     output: str | os.PathLike[str] | None = None,
     *,
     head: bool = False,
+    vocab: int | None = None,
     opset: int = DEFAULT_OPSET,
     batch: str | int = "dynamic",
     atol: float = 1e-4,
@@ -441,6 +448,8 @@ def export(
         output: The ``.onnx`` path (default: ``<name>-<stage>.onnx`` here).
             Missing folders are created.
         head: Export the whole model with its classifier.
+        vocab: Word-vector models: keep the ``vocab`` most frequent words
+            (the vocabulary is stored in the file's metadata).
         opset: ONNX opset.
         batch: ``"dynamic"`` or a fixed batch size.
         atol, rtol: Parity tolerance: fail if any ``|ort - torch| > atol + rtol * |torch|``.
@@ -467,7 +476,7 @@ def export(
     info = load_catalog(registries).info(model_id)
     stage = None if head else resolve_stage(info, until)
     dest = _prepare_output(output or f"{info.name}-{stage['name'] if stage else 'full'}.onnx".replace("/", "_"))
-    key = _cache_key(info, stage, opset, batch, exporter, head)
+    key = _cache_key(info, stage, opset, batch, exporter, head, vocab)
     cache_dir = _settings.home() / "exports"
     cached = cache_dir / f"{key}.onnx"
     if use_cache and cached.is_file():
@@ -480,7 +489,7 @@ def export(
             dest.stat().st_size, parity, time.perf_counter() - start, True, {_META_PREFIX + k: v for k, v in meta.items()},
         )
 
-    module = load(info.id, until, head=head, registries=registries, offline=offline, progress=progress)
+    module = load(info.id, until, head=head, vocab=vocab, registries=registries, offline=offline, progress=progress)
     from zoo.resolve import pull
 
     folder = pull(info.id, registries=registries, offline=offline)
@@ -501,7 +510,12 @@ def export(
         model = onnx.load(str(raw), load_external_data=not big)
         parity = None
         if check:
-            inputs = _vision_inputs(info, batch if isinstance(batch, int) else 2) if info.modality == "vision" else _text_inputs(info, folder, _vocab_size(module))
+            if info.modality == "vision":
+                inputs = _vision_inputs(info, batch if isinstance(batch, int) else 2)
+            elif info.adapter == "word-vectors":
+                inputs = _word_inputs(module)
+            else:
+                inputs = _text_inputs(info, folder, _vocab_size(module))
             if isinstance(batch, int):
                 inputs = [tuple(_fit_batch(a, batch) for a in args) for args in inputs]
             sess = _ort_session(str(raw) if big else _finalize_graph(model, {}).SerializeToString())
@@ -514,6 +528,10 @@ def export(
                     "(--exporter), another opset, or an earlier stage."
                 )
         meta = _metadata(info, stage, kind, opset, batch, parity)
+        if info.adapter == "word-vectors":
+            # The vocabulary makes the file usable on its own: row i is the vector of word i.
+            meta[_META_PREFIX + "vocab_size"] = str(len(module.kv))
+            meta[_META_PREFIX + "vocab"] = "\n".join(module.kv.words)
         final = _finalize_graph(model, meta)
         if big:
             _save_external(final, data, dest)  # too big for the export cache's single-file copies
@@ -534,8 +552,21 @@ def export(
 
 
 def _vocab_size(module: Any) -> int:
+    embedding = getattr(module, "embedding", None)
+    if embedding is not None:
+        return int(embedding.num_embeddings)
     config = getattr(getattr(module, "model", None), "config", None)
     return int(getattr(config, "vocab_size", 100) or 100)
+
+
+def _word_inputs(module: Any) -> list[tuple[Any, ...]]:
+    """Ids of the most frequent words (real text starts there) and random ids over the whole vocabulary."""
+    import torch
+
+    vocab = _vocab_size(module)
+    gen = torch.Generator().manual_seed(0)
+    frequent = torch.arange(min(vocab, 24)).reshape(2, -1) if vocab >= 2 else torch.zeros(2, 1, dtype=torch.long)
+    return [(frequent,), (torch.randint(0, vocab, (3, 17), generator=gen),)]
 
 
 def _fit_batch(tensor: Any, batch: int) -> Any:

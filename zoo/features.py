@@ -19,7 +19,7 @@ from zoo.errors import StageNotFoundError, WeightsError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.resolve import pull
 
-__all__ = ["Stage", "stages", "load", "preprocess", "tokenizer", "resolve_stage", "count_params", "measure_stage", "dummy_inputs", "preprocess_for"]
+__all__ = ["Stage", "stages", "load", "load_vectors", "preprocess", "tokenizer", "resolve_stage", "count_params", "measure_stage", "dummy_inputs", "preprocess_for"]
 
 Registries = Sequence[str | os.PathLike[str]] | None
 
@@ -74,6 +74,7 @@ def load(
     *,
     head: bool = False,
     pretrained: bool = True,
+    vocab: int | None = None,
     registries: Registries = None,
     offline: bool | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
@@ -87,6 +88,7 @@ def load(
         head: Keep the classifier too (the whole model); ``until`` must be None.
         pretrained: Load the registry's weights (pulling them if needed);
             False builds the architecture with random weights.
+        vocab: Word-vector models only: keep the ``vocab`` most frequent words.
         registries, offline, progress: As for :func:`zoo.pull`.
 
     Returns:
@@ -102,9 +104,33 @@ def load(
     if head and until is not None:
         raise ValueError("head=True keeps the whole model; do not combine it with until=")
     stage = None if head else resolve_stage(info, until)
+    if vocab is not None and info.adapter != "word-vectors":
+        raise ValueError(f"vocab= applies to word-vector models; {info.id} is a {info.adapter} model")
     folder = pull(info.id, registries=registries, offline=offline, progress=progress) if pretrained else None
     adapter = get_adapter(info.adapter)
-    return adapter.build(info, folder, stage, head=head)
+    extra = {"vocab": vocab} if vocab is not None else {}
+    return adapter.build(info, folder, stage, head=head, **extra)
+
+
+def load_vectors(
+    model_id: str, *, vocab: int | None = None, registries: Registries = None, offline: bool | None = None
+) -> Any:
+    """Returns a word-vector model as :class:`zoo.vectors.KeyedVectors` (memory-mapped).
+
+    The published file is pulled and verified, then parsed once into a safe
+    cached form (safetensors matrix + vocabulary); later calls map that.
+
+    Example:
+        >>> kv = load_vectors("glove-wiki-gigaword-100")  # doctest: +SKIP
+        >>> kv.most_similar("king", topn=3)  # doctest: +SKIP
+    """
+    info = load_catalog(registries).info(model_id)
+    if info.adapter != "word-vectors":
+        raise ValueError(f"{info.id} is a {info.adapter} model, not word vectors; use zoo.load")
+    from zoo.adapters._word_vectors import cached_vectors
+
+    kv = cached_vectors(info, pull(info.id, registries=registries, offline=offline))
+    return kv.trimmed(vocab) if vocab is not None else kv
 
 
 def count_params(module: Any) -> int | None:
@@ -121,6 +147,8 @@ def dummy_inputs(info: ModelInfo, batch: int = 1, seq_len: int = 16) -> tuple[An
     if info.modality == "vision":
         return (torch.zeros(batch, *spec["shape"]),)
     ids = torch.ones(batch, seq_len, dtype=torch.long)
+    if info.adapter == "word-vectors":
+        return (ids,)
     return ids, torch.ones(batch, seq_len, dtype=torch.long)
 
 

@@ -394,11 +394,25 @@ def pull_cmd(
         return results
 
     results = _run_with_progress(as_json, show_progress, work)
+    _prepare_word_vectors(ctx, results)
     for result in results:
         if as_json:
             click.echo(json.dumps(result.to_dict()))
         else:
             click.echo(str(result.path))
+
+
+def _prepare_word_vectors(ctx: click.Context, results: list[Any]) -> None:
+    """Word-vector models are parsed once, right after the pull, into their safe cached form."""
+    for result in results:
+        try:
+            info = zoo.info(result.model, registries=_registries(ctx))
+        except (errors.ModelNotFoundError, errors.VersionNotFoundError):
+            continue  # pulled from a lock file for a model this registry does not know
+        if info.adapter == "word-vectors":
+            from zoo import features
+
+            features.load_vectors(result.model, registries=_registries(ctx))
 
 
 @cli.command("verify")
@@ -549,6 +563,7 @@ def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], sho
 @click.option("--until", help="The stage to cut after (see 'zoo stages'); default: the whole feature trunk.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .onnx file (default: NAME-STAGE.onnx here).")
 @click.option("--head", is_flag=True, help="Export the whole model with its classifier.")
+@click.option("--vocab", type=click.IntRange(min=1), help="Word vectors: keep the N most frequent words.")
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity: absolute tolerance.")
@@ -565,6 +580,7 @@ def export_cmd(
     until: str | None,
     output: str | None,
     head: bool,
+    vocab: int | None,
     opset: int,
     batch: str,
     atol: float,
@@ -580,7 +596,7 @@ def export_cmd(
 
     batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
     result = export(
-        model_id, until, output, head=head, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
+        model_id, until, output, head=head, vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
         exporter=exporter, use_cache=not no_cache, registries=_registries(ctx), offline=offline,
     )
     if as_json:

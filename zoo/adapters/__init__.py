@@ -27,9 +27,10 @@ ADAPTER_MODULES = {
     "torchvision": "zoo.adapters._torchvision",
     "transformers": "zoo.adapters._transformers",
     "onnx": "zoo.adapters._onnx",
+    "word-vectors": "zoo.adapters._word_vectors",
 }
 
-_EXTRA = {"timm": "torch", "torchvision": "torch", "transformers": "torch", "onnx": "onnx"}
+_EXTRA = {"timm": "torch", "torchvision": "torch", "transformers": "torch", "onnx": "onnx", "word-vectors": "torch"}
 
 
 def get_adapter(name: str) -> ModuleType:
