@@ -120,6 +120,7 @@ LAYERS = {
     "zoo.resolve": 3,
     "zoo.adapters": 4,
     "zoo.vectors": 4,
+    "zoo.caffe": 4,
     "zoo.features": 5,
     "zoo.exporter": 5,
     "zoo": 9,

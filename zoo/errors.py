@@ -28,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "VectorsFormatError",
     "UnknownWordError",
+    "CaffeFormatError",
 ]
 
 
@@ -177,6 +178,10 @@ class VectorsFormatError(ZooError, ValueError):
 
 class UnknownWordError(ZooError, KeyError):
     """A word is not in a word-vector model's vocabulary."""
+
+
+class CaffeFormatError(ZooError, ValueError):
+    """A Caffe model folder, prototxt or caffemodel is malformed or inconsistent."""
 
 
 class ExportError(ZooError, RuntimeError):

@@ -28,9 +28,10 @@ ADAPTER_MODULES = {
     "transformers": "zoo.adapters._transformers",
     "onnx": "zoo.adapters._onnx",
     "word-vectors": "zoo.adapters._word_vectors",
+    "caffe": "zoo.adapters._caffe",
 }
 
-_EXTRA = {"timm": "torch", "torchvision": "torch", "transformers": "torch", "onnx": "onnx", "word-vectors": "torch"}
+_EXTRA = {"timm": "torch", "torchvision": "torch", "transformers": "torch", "onnx": "onnx", "word-vectors": "torch", "caffe": "onnx"}
 
 
 def get_adapter(name: str) -> ModuleType:
