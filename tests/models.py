@@ -8,6 +8,16 @@ import torch
 
 from conftest import file_entry
 
+# The stages of timm resnet18, as its feature_info names them (one alias to test aliases).
+TIMM_STAGES = [
+    {"name": "act1", "channels": 64, "stride": 2},
+    {"name": "layer1", "channels": 64, "stride": 4},
+    {"name": "layer2", "channels": 128, "stride": 8, "aliases": ["c3"]},
+    {"name": "layer3", "channels": 256, "stride": 16},
+    {"name": "layer4", "channels": 512, "stride": 32},
+]
+
+
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 

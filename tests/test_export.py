@@ -17,18 +17,11 @@ import torch
 
 import zoo
 from conftest import REV, file_entry, run_zoo, write_registry
-from models import SmallNet, hooked, serve, text_entry, tiny_bert, vision_entry
+from models import TIMM_STAGES, SmallNet, hooked, serve, text_entry, tiny_bert, vision_entry
 from zoo import exporter as export_mod
 from zoo.errors import ExportError, ParityError, StageNotFoundError
 from zoo.exporter import read_metadata
 
-TIMM_STAGES = [
-    {"name": "act1", "channels": 64, "stride": 2},
-    {"name": "layer1", "channels": 64, "stride": 4},
-    {"name": "layer2", "channels": 128, "stride": 8},
-    {"name": "layer3", "channels": 256, "stride": 16},
-    {"name": "layer4", "channels": 512, "stride": 32},
-]
 
 
 @pytest.fixture(scope="module")
