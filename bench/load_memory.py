@@ -141,8 +141,10 @@ def _prepare(root: Path) -> tuple[Path, Path, int]:
     registry = root / "bench.yaml"
     registry.write_text(yaml.safe_dump({"schema_version": 1, "models": {NAME: entry}}, sort_keys=False))
 
+    from zoo._hashing import Expected
+
     cache = Cache()  # under ZOO_HOME, set by main()
-    cache.add_file(weights, sha256, size)
+    cache.add_file(weights, Expected(size, sha256))
     cache.link(NAME, "v1", {"model.safetensors": sha256})
     zoo.info(NAME, registries=[registry])  # builds the registry index, so children only read it
     return registry, weights, size
