@@ -835,3 +835,47 @@ def test_end_to_end_through_the_registry(googlenet, https_server, tmp_path) -> N
     assert files["tiny_googlenet.caffemodel"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert files["tiny_googlenet.caffemodel"]["size"] == len(data)
     assert files["tiny_googlenet.caffemodel"]["hash"] == {"sha1": hashlib.sha1(data).hexdigest()}
+
+
+def test_cli_import_caffe_then_export_with_parity(googlenet, https_server, tmp_path) -> None:  # noqa: ANN001
+    """`zoo registry import-caffe` writes a valid entry; `zoo export` converts, checks parity, records provenance."""
+    import json
+
+    from conftest import run_zoo
+    from zoo.exporter import read_metadata
+
+    module, _, _ = googlenet
+    folder, data = model_dir(tmp_path, module, f"http://127.0.0.1:{https_server.port}/w/tiny_googlenet.caffemodel")
+    (folder / "readme.md").write_text((folder / "readme.md").read_text().replace("tiny_googlenet.caffemodel", "bvlc_googlenet.caffemodel"))
+    (folder / "bvlc_googlenet.caffemodel").write_bytes(data)
+    https_server.add("/w/bvlc_googlenet.caffemodel", data)
+    https_server.add("/w/deploy.prototxt", GOOGLENET.encode())
+    out = tmp_path / "reg" / "caffe.yaml"
+    r = run_zoo("registry", "import-caffe", str(folder), "-o", str(out), "--prototxt-url", https_server.url("/w/deploy.prototxt"))
+    assert r.returncode == 0, r.stderr
+    assert "wrote tiny_googlenet" in r.stdout
+    assert zoo.validate_registry([out])["models"] == 1
+    # Importing again replaces the entry rather than duplicating it.
+    assert run_zoo("registry", "import-caffe", str(folder), "-o", str(out), "--prototxt-url", https_server.url("/w/deploy.prototxt")).returncode == 0
+    assert zoo.validate_registry([out])["models"] == 1
+    onnx_file = tmp_path / "googlenet-3a.onnx"
+    r = run_zoo("--registry", str(out), "export", "tiny_googlenet", "--until", "inception_3a/output", "-o", str(onnx_file), "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["exporter"] == "caffe" and result["parity"]["ok"] and result["parity"]["cosine"] > 0.9999
+    meta = read_metadata(onnx_file)
+    assert meta["stage"] == "inception_3a/output"
+    assert json.loads(meta["files"])["bvlc_googlenet.caffemodel"] == hashlib.sha256(data).hexdigest()
+    image = (torch.rand(1, 3, 31, 31) * 255 - 110)
+    with torch.no_grad():
+        expected = module(image.flip(1))["inception_3a/output"]
+    np.testing.assert_allclose(ort_run(__import__("onnx").load(str(onnx_file)), image.numpy()), expected.numpy(), atol=ATOL, rtol=1e-4)
+
+
+def test_shipped_caffe_entries() -> None:
+    for name, arch in [("bvlc_googlenet", "GoogLeNet (Inception v1)"), ("bvlc_alexnet", "AlexNet"), ("bvlc_reference_caffenet", "CaffeNet (AlexNet variant)")]:
+        info = zoo.info(name)
+        assert info.architecture == arch and info.adapter == "caffe" and info.verification == "weak (sha1)"
+        proto_file = next(f for f in info.files if f["path"] == "deploy.prototxt")
+        assert proto_file["source"]["url"].startswith("https://raw.githubusercontent.com/BVLC/caffe/9b891540183ddc834a02b2bd81b31afae71b2153/")
+    assert {s["name"] for s in zoo.info("bvlc_googlenet").stages} >= {"inception_4e/output", "pool5/7x7_s1"}

@@ -292,7 +292,12 @@ def _parity(reference: Callable[..., Any], sess: Any, inputs: Sequence[tuple[Any
 # --------------------------------------------------------------------------
 
 
-def _metadata(info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opset: int, batch: str | int, parity: Parity | None) -> dict[str, str]:
+def _metadata(
+    info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opset: int, batch: str | int, parity: Parity | None
+) -> dict[str, str]:
+    from zoo.cache import Cache
+
+    cache = Cache()  # weakly pinned files: the sha256 recorded when they were pulled
     meta = {
         "model": info.id,
         "name": info.name,
@@ -303,7 +308,7 @@ def _metadata(info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opse
         "channels": str(stage["channels"]) if stage else "",
         "stride": str(stage["stride"]) if stage else "",
         "input": json.dumps(info.input or {}, sort_keys=True),
-        "files": json.dumps({f["path"]: _pin(f) for f in info.files}, sort_keys=True),
+        "files": json.dumps({f["path"]: cache.recall(f) or _pin(f) for f in info.files}, sort_keys=True),
         "exporter": exporter,
         "opset": str(opset),
         "batch": str(batch),
@@ -501,6 +506,14 @@ def export(
             kind = "onnx"
             onnx.save(module.model, str(raw))
             reference: Callable[..., Any] = _onnx_reference(info, folder, stage)
+        elif info.adapter == "caffe":
+            # Converted by zoo.caffe; the reference is its independent torch implementation.
+            from zoo.adapters import get_adapter
+
+            kind = "caffe"
+            onnx.save(module.model, str(raw))
+            opset = next((o.version for o in module.model.opset_import if o.domain in ("", "ai.onnx")), opset)
+            reference = get_adapter("caffe").reference(info, folder, stage, head=head)
         else:
             kind = _export_torch(module, _export_args(info, batch), raw, info, opset, batch, exporter)
             reference = module

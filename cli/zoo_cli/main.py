@@ -618,6 +618,36 @@ def export_cmd(
     echo(f"  time:     {result.seconds:.2f} s")
 
 
+# Where BVLC's deploy files are published, at the commit zoo pins them from.
+_BVLC_RAW = "https://raw.githubusercontent.com/BVLC/caffe/9b891540183ddc834a02b2bd81b31afae71b2153/models"
+
+
+@registry_group.command("import-caffe")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Registry file to write or add to.")
+@click.option(
+    "--prototxt-url",
+    help=f"Where deploy.prototxt is published (https). Default: {_BVLC_RAW}/<folder name>/deploy.prototxt",
+)
+@click.option("--caffemodel-url", help="Override the readme's caffemodel_url.")
+@click.option("--prototxt", "prototxt_name", default="deploy.prototxt", show_default=True)
+@_json_option
+def registry_import_caffe(
+    model_dir: str, output: str, prototxt_url: str | None, caffemodel_url: str | None, prototxt_name: str, as_json: bool
+) -> None:
+    """Turn a Caffe Model Zoo folder (readme.md frontmatter + deploy.prototxt) into a registry entry."""
+    from zoo import caffe
+
+    folder = Path(model_dir)
+    url = prototxt_url or f"{_BVLC_RAW}/{folder.resolve().name}/{prototxt_name}"
+    name, entry = caffe.registry_entry(folder, prototxt_url=url, caffemodel_url=caffemodel_url, prototxt=prototxt_name)
+    path = zoo.registry.add_entry(output, name, entry)
+    if as_json:
+        _render.emit_json({"file": str(path), "model": name, "entry": entry})
+    else:
+        click.echo(f"wrote {name} to {path} (weakly verified: sha1 from the readme; sha256 is recorded on first pull)")
+
+
 @registry_group.command("lock")
 @click.argument("model_ids", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
