@@ -86,7 +86,8 @@ class ModelSummary:
         adapter: The framework adapter of this version.
         license: The license of this version's weights.
         params: Parameter count, if known.
-        size: Total bytes of this version's files.
+        size: Total bytes of this version's files (those whose size is published).
+        size_known: False when some file has no published size (legacy publishers).
         aliases, tags: Other names and keywords.
         score: Relevance, for search results; 0 for listings.
     """
@@ -106,6 +107,7 @@ class ModelSummary:
     aliases: tuple[str, ...]
     tags: tuple[str, ...]
     verification: str = "sha256"
+    size_known: bool = True
     score: float = 0.0
 
     @property
@@ -468,6 +470,7 @@ class Catalog:
             aliases=tuple(record.get("aliases", ())),
             tags=tuple(record.get("tags", ())),
             verification=_verification(v),
+            size_known=all(f.get("size") for f in v["files"]),
             score=score,
         )
 
@@ -634,7 +637,8 @@ def _version_matches(
         return False
     if adapter is not None and v["adapter"] != adapter:
         return False
-    if max_size is not None and _size(v) > max_size:
+    # A file without a published size cannot be shown to fit under a size limit.
+    if max_size is not None and (_size(v) > max_size or any(not f.get("size") for f in v["files"])):
         return False
     if max_params is not None and (v.get("params") is None or v["params"] > max_params):
         return False

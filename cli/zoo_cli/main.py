@@ -107,7 +107,7 @@ def _summary_rows(models: list[zoo.ModelSummary], with_score: bool = False) -> t
     rows = []
     for m in models:
         version = m.version if m.version == m.default else f"{m.version} (default: {m.default})"
-        row = [m.name, version, m.task, m.modality, _render.human_count(m.params), _render.human_size(m.size), m.license, m.verification]
+        row = [m.name, version, m.task, m.modality, _render.human_count(m.params), _render.human_size(m.size) + ("" if m.size_known else "+"), m.license, m.verification]
         if with_score:
             row.append(f"{m.score:g}")
         rows.append(row)
