@@ -8,7 +8,6 @@ import importlib.resources
 import os
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch

@@ -15,7 +15,6 @@ import pytest
 import zoo
 from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
 from zoo import resolve
-from zoo.cache import Cache
 from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError
 

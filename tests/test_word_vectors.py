@@ -7,9 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +14,6 @@ import torch
 
 import zoo
 from conftest import run_zoo, write_registry
-from zoo.download import RetryPolicy
 from zoo.exporter import read_metadata
 
 DIM = 16
