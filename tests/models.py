@@ -92,3 +92,15 @@ class SmallNet(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
         return self.fc(self.pool(x).flatten(1))
+
+
+def timm_resnet18(folder: Any, seed: int) -> tuple[torch.nn.Module, bytes]:
+    """A random-init timm resnet18 (eval mode) and its weights as real safetensors bytes."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = timm.create_model("resnet18", pretrained=False).eval()
+    path = folder / "model.safetensors"
+    save_file(model.state_dict(), str(path))
+    return model, path.read_bytes()

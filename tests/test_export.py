@@ -17,7 +17,7 @@ import torch
 
 import zoo
 from conftest import REV, file_entry, run_zoo, write_registry
-from models import TIMM_STAGES, SmallNet, hooked, serve, text_entry, tiny_bert, vision_entry
+from models import TIMM_STAGES, SmallNet, timm_resnet18, hooked, serve, text_entry, tiny_bert, vision_entry
 from zoo import exporter as export_mod
 from zoo.errors import ExportError, ParityError, StageNotFoundError
 from zoo.exporter import read_metadata
@@ -26,14 +26,7 @@ from zoo.exporter import read_metadata
 
 @pytest.fixture(scope="module")
 def timm_bytes(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, bytes]:
-    import timm
-    from safetensors.torch import save_file
-
-    torch.manual_seed(10)
-    model = timm.create_model("resnet18", pretrained=False).eval()
-    path = tmp_path_factory.mktemp("timm_export") / "model.safetensors"
-    save_file(model.state_dict(), str(path))
-    return model, path.read_bytes()
+    return timm_resnet18(tmp_path_factory.mktemp("timm_export"), seed=10)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import torch
 
 import zoo
 from conftest import REV, file_entry, run_zoo, write_registry
+import models
 from models import TIMM_STAGES, SmallNet, hooked, serve, text_entry, tiny_bert, vision_entry
 from zoo.errors import StageNotFoundError, WeightsError
 
@@ -22,16 +23,7 @@ from zoo.errors import StageNotFoundError, WeightsError
 
 @pytest.fixture(scope="module")
 def timm_resnet18(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, bytes]:
-    import timm
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    model = timm.create_model("resnet18", pretrained=False).eval()
-    path = tmp_path_factory.mktemp("timm") / "model.safetensors"
-    save_file(model.state_dict(), str(path))
-    return model, path.read_bytes()
-
-
+    return models.timm_resnet18(tmp_path_factory.mktemp("timm"), seed=0)
 
 
 @pytest.fixture
