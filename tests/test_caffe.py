@@ -20,7 +20,7 @@ from torch import nn
 import zoo
 from conftest import write_registry
 from zoo import caffe, resolve
-from zoo.errors import CaffeFormatError, ExportError, StageNotFoundError
+from zoo.errors import CaffeFormatError, ExportError, ParityError, StageNotFoundError
 
 ATOL = 1e-4
 
@@ -814,15 +814,13 @@ def test_end_to_end_through_the_registry(googlenet, https_server, tmp_path) -> N
         out = cut(image)
         assert isinstance(out, torch.Tensor)
         np.testing.assert_allclose(out.numpy(), expected[until].numpy(), atol=ATOL, rtol=1e-4)
-    info = zoo.info(name, registries=[reg])
+    # The pulled files, read again: the torch reference at the same cut agrees with the served ONNX stage.
     folder_pulled = zoo.pull(name, registries=[reg])
-    from zoo.adapters import get_adapter
-
-    adapter = get_adapter("caffe")
-    stage = {"name": "inception_3a/3x3", "channels": 6, "stride": 4}
+    pulled = caffe.load_net(folder_pulled / "deploy.prototxt", folder_pulled / "tiny_googlenet.caffemodel")
     with torch.no_grad():
-        ref = adapter.reference(info, folder_pulled, stage)(image)
-    np.testing.assert_allclose(adapter.build(info, folder_pulled, stage)(image).numpy(), ref.numpy(), atol=ATOL)
+        ref = caffe.TorchNet(pulled, "inception_3a/3x3", rgb_input=True)(image)
+    served = zoo.load(name, until="inception_3a/3x3", registries=[reg])(image)
+    np.testing.assert_allclose(served.numpy(), ref.numpy(), atol=ATOL)
     np.testing.assert_allclose(ref.numpy(), expected["inception_3a/3x3"].numpy(), atol=ATOL, rtol=1e-4)
 
     # zoo.preprocess gives RGB 0-255 minus the mean in RGB order: BGR-minus-mean once reversed.
@@ -879,3 +877,231 @@ def test_shipped_caffe_entries() -> None:
         proto_file = next(f for f in info.files if f["path"] == "deploy.prototxt")
         assert proto_file["source"]["url"].startswith("https://raw.githubusercontent.com/BVLC/caffe/9b891540183ddc834a02b2bd81b31afae71b2153/")
     assert {s["name"] for s in zoo.info("bvlc_googlenet").stages} >= {"inception_4e/output", "pool5/7x7_s1"}
+
+
+# ---- multi-output cuts ---------------------------------------------------------------------------
+
+
+def ort_run_all(model: Any, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    outputs = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), inputs)})
+    return dict(zip([o.name for o in sess.get_outputs()], outputs))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "tops", "shape"),
+    [
+        ("alexnet", ["pool1", "conv1", "fc7"], (2, 3, 39, 43)),  # not in execution order: the order given
+        ("googlenet", ["inception_3a/3x3", "pool1/3x3_s2", "prob"], (2, 3, 31, 31)),
+        ("googlenet", ["pool4/ave", "pool3/3x3_s2"], (2, 3, 31, 31)),  # two side branches of one concat
+    ],
+)
+def test_multi_output_cut_equals_single_cuts(fixture, tops, shape, request) -> None:  # noqa: ANN001
+    _, net, _ = request.getfixturevalue(fixture)
+    x = torch.randn(*shape)
+    model = caffe.to_onnx(net, until=tops)
+    assert [o.name for o in model.graph.output] == tops
+    got = ort_run_all(model, x.numpy())
+    with torch.no_grad():
+        refs = caffe.TorchNet(net, tops)(x)
+    assert isinstance(refs, tuple) and len(refs) == len(tops)
+    for top, ref in zip(tops, refs):
+        single = ort_run(caffe.to_onnx(net, until=top), x.numpy())
+        np.testing.assert_array_equal(got[top], single, err_msg=top)
+        with torch.no_grad():
+            single_ref = caffe.TorchNet(net, top)(x)
+        assert isinstance(single_ref, torch.Tensor)
+        np.testing.assert_array_equal(ref.numpy(), single_ref.numpy(), err_msg=f"TorchNet {top}")
+        np.testing.assert_allclose(got[top], ref.numpy(), atol=ATOL, rtol=1e-4, err_msg=f"ONNX vs TorchNet {top}")
+
+
+def test_multi_output_cut_keeps_only_what_the_outputs_need(googlenet) -> None:  # noqa: ANN001
+    _, net, _ = googlenet
+    model = caffe.to_onnx(net, until=["inception_3a/3x3", "pool1/norm1"])
+    nodes = {n.name for n in model.graph.node}
+    assert {"inception_3a/3x3", "pool1/norm1", "inception_3a/3x3_reduce"} <= nodes
+    assert not nodes & {"inception_3a/5x5", "inception_3a/1x1", "inception_3a/output", "prob"}
+    # A one-element list is a multi-output cut of one: TorchNet still returns a tuple.
+    with torch.no_grad():
+        (only,) = caffe.TorchNet(net, ["pool1/norm1"])(torch.zeros(1, 3, 31, 31))
+    assert only.shape == (1, 8, 8, 8)
+    with pytest.raises(ValueError, match="empty"):
+        caffe.to_onnx(net, until=[])
+    with pytest.raises(ValueError, match="more than once"):
+        caffe.TorchNet(net, ["prob", "prob"])
+    with pytest.raises(StageNotFoundError):
+        caffe.to_onnx(net, until=["prob", "pool5/drop"])  # a layer name, not a top
+
+
+# ---- independence of the torch reference, and a parity check that can fail ------------------------
+
+CEIL_POOL_NET = """
+name: "CeilPools"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 16 dim: 15 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
+layer { name: "maxpool" type: "Pooling" bottom: "conv" top: "maxpool" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "avepool" type: "Pooling" bottom: "conv" top: "avepool" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
+"""
+
+
+def _torch_pad_off_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torch reference pads one row/column too many before the input (and one more after)."""
+    from zoo.caffe import layers
+
+    right = layers.Pooling.torch_axis
+
+    def wrong(*args: Any) -> tuple[int, int, int]:
+        pooled, before, after = right(*args)
+        return pooled, before + 1, after + 1
+
+    monkeypatch.setattr(layers.Pooling, "torch_axis", staticmethod(wrong))
+
+
+def _onnx_extra_pad_off_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ONNX emission's extra bottom/right padding (Caffe's ceil rounding) is one short."""
+    import dataclasses
+
+    from zoo.caffe import layers
+
+    right = layers.Pooling.emit
+
+    def wrong(self: Any, g: Any, step: Any, ins: list[str], outs: list[str]) -> None:
+        extra = tuple(e - 1 if e else e for e in step.attrs["extra"])
+        right(self, g, dataclasses.replace(step, attrs={**step.attrs, "extra": extra}), ins, outs)
+
+    monkeypatch.setattr(layers.Pooling, "emit", wrong)
+
+
+def _agree(a: np.ndarray, b: np.ndarray, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
+
+
+@pytest.mark.parametrize("bug", [_torch_pad_off_by_one, _onnx_extra_pad_off_by_one])
+def test_parity_check_catches_an_off_by_one_in_one_pooling_path(tmp_path, bug) -> None:  # noqa: ANN001
+    (tmp_path / "deploy.prototxt").write_text(CEIL_POOL_NET)
+    net = caffe.random_weights(caffe.load_net(tmp_path / "deploy.prototxt"), seed=3)
+    assert caffe.stage_shapes(net)["maxpool"] == (4, 8, 7)  # ceil mode: floor would give 7x7
+    x = torch.randn(2, 3, 16, 15)
+
+    def both(top: str) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            ref = caffe.TorchNet(net, top)(x).numpy()
+        return ort_run(caffe.to_onnx(net, until=top), x.numpy()), ref
+
+    for top in ("maxpool", "avepool"):
+        assert _agree(*both(top)), top
+    with pytest.MonkeyPatch.context() as patch:
+        bug(patch)
+        for top in ("maxpool", "avepool"):
+            assert not _agree(*both(top)), f"{bug.__name__} went unnoticed at {top}"
+    assert _agree(*both("maxpool"))
+
+
+def test_torch_reference_never_runs_the_onnx_path(googlenet, monkeypatch) -> None:  # noqa: ANN001
+    """TorchNet computes every layer without the plan, the shape rules or the ONNX emission."""
+    from zoo.caffe import _layer_type, _net, _onnx, _plan, _stages
+
+    module, net, _ = googlenet
+    x = torch.randn(2, 3, 31, 31)
+    with torch.no_grad():
+        expected = module(x)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the torch reference used the ONNX path")
+
+    for mod in (_plan, _net, _onnx, _stages):
+        monkeypatch.setattr(mod, "plan_of", boom)
+    for kind in _layer_type.registered():
+        monkeypatch.setattr(type(kind), "infer", boom)
+        monkeypatch.setattr(type(kind), "emit", boom)
+    tops = ["pool1/3x3_s2", "inception_3a/output", "pool4/ave", "prob"]
+    with torch.no_grad():
+        outs = caffe.TorchNet(net, tops)(x)
+    for top, out in zip(tops, outs):
+        np.testing.assert_allclose(out.numpy(), expected[top].numpy(), atol=ATOL, rtol=1e-4, err_msg=top)
+
+
+def test_export_fails_parity_with_an_off_by_one_in_the_reference(googlenet, https_server, tmp_path, zoo_env) -> None:  # noqa: ANN001
+    module, _, _ = googlenet
+    folder, data = model_dir(tmp_path, module, f"http://127.0.0.1:{https_server.port}/w/tiny_googlenet.caffemodel")
+    https_server.add("/w/tiny_googlenet.caffemodel", data)
+    https_server.add("/w/deploy.prototxt", GOOGLENET.encode())
+    name, entry = caffe.registry_entry(folder, prototxt_url=https_server.url("/w/deploy.prototxt"), paper=PAPER)
+    reg = write_registry(tmp_path / "served.yaml", {name: entry})
+    out = tmp_path / "out" / "pool1.onnx"
+    with pytest.MonkeyPatch.context() as patch:
+        _torch_pad_off_by_one(patch)
+        with pytest.raises(ParityError, match="pool1/3x3_s2"):
+            zoo.export(name, until="pool1/3x3_s2", output=out, registries=[reg])
+    assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
+    assert not any((zoo_env / "exports").glob("*.onnx"))  # nor into the export cache
+    result = zoo.export(name, until="pool1/3x3_s2", output=out, registries=[reg])
+    assert out.is_file() and result.parity.ok
+
+
+# ---- the layer-type contract --------------------------------------------------------------------
+
+
+def test_a_new_layer_type_is_one_class(tmp_path) -> None:  # noqa: ANN001
+    """A registered class is enough for the reader, the ONNX converter and the torch reference."""
+    from zoo.caffe import _layer_type
+
+    class AbsVal(_layer_type.LayerType):
+        type = "AbsVal"
+
+        def infer(self, layer, shapes):  # noqa: ANN001, ANN201
+            return [shapes[0]], [], {}
+
+        def emit(self, g, step, ins, outs) -> None:  # noqa: ANN001
+            g.node("Abs", ins, outs, step.layer.name)
+
+        def forward(self, layer, xs, blobs):  # noqa: ANN001, ANN201
+            return [xs[0].abs()]
+
+    text = CEIL_POOL_NET + 'layer { name: "abs" type: "AbsVal" bottom: "maxpool" top: "abs" }\n'
+    (tmp_path / "deploy.prototxt").write_text(text)
+    with pytest.raises(ExportError, match="'AbsVal'"):
+        caffe.to_onnx(caffe.random_weights(caffe.load_net(tmp_path / "deploy.prototxt")), until="abs")
+    _layer_type.register(AbsVal)
+    try:
+        with pytest.raises(ValueError, match="registered already"):
+            _layer_type.register(AbsVal)
+        net = caffe.random_weights(caffe.load_net(tmp_path / "deploy.prototxt"))
+        x = torch.randn(1, 3, 16, 15)
+        with torch.no_grad():
+            ref, pool = caffe.TorchNet(net, ["abs", "maxpool"])(x)
+        got = ort_run_all(caffe.to_onnx(net, until=["abs", "maxpool"]), x.numpy())
+        np.testing.assert_allclose(got["abs"], ref.numpy(), atol=1e-5)
+        np.testing.assert_allclose(ref.numpy(), pool.abs().numpy())
+    finally:
+        _layer_type._TYPES.pop("AbsVal", None)
+
+
+def test_layer_classes_declare_their_proto(tmp_path) -> None:  # noqa: ANN001
+    """Each parameter message comes from its layer class, with BVLC's numbers on both layer messages."""
+    from zoo.caffe import layers
+
+    pb = caffe.proto()
+    layer_fields = pb.LayerParameter.DESCRIPTOR.fields_by_name
+    v1_fields = pb.V1LayerParameter.DESCRIPTOR.fields_by_name
+    assert layers.SUPPORTED_LAYERS[0] == "Input" and len(layers.SUPPORTED_LAYERS) == 14
+    pool = pb.PoolingParameter.DESCRIPTOR.fields_by_name
+    assert (pool["pool"].number, pool["round_mode"].number, pool["global_pooling"].number) == (1, 13, 12)
+    assert layer_fields["pooling_param"].message_type.name == "PoolingParameter"
+    assert (layer_fields["pooling_param"].number, v1_fields["pooling_param"].number) == (121, 19)
+    assert "flatten_param" not in v1_fields and layer_fields["flatten_param"].number == 135
+    assert pb.V1LayerParameter.LayerType.Value("POOLING") == 17 and pb.V1LayerParameter.LayerType.Value("TANH") == 23
+    assert pb.BatchNormParameter().eps == pytest.approx(1e-5) and pb.LRNParameter().beta == 0.75
+    assert pb.PoolingParameter().round_mode == pb.PoolingParameter.CEIL
+
+
+def test_stage_shapes_of_the_full_googlenet_topology(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "deploy.prototxt").write_text(full_googlenet())
+    net = caffe.load_net(tmp_path / "deploy.prototxt")
+    shapes = caffe.stage_shapes(net)
+    assert list(shapes) == [s["name"] for s in caffe.stages_of(net)]
+    assert shapes["conv1/7x7_s2"] == (64, 112, 112) and shapes["pool1/3x3_s2"] == (64, 56, 56)
+    assert shapes["inception_4e/output"] == (832, 14, 14) and shapes["pool5/7x7_s1"] == (1024, 1, 1)
+    assert shapes["prob"] == (1000,)
