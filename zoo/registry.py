@@ -126,7 +126,8 @@ class ModelInfo:
 
     Nested parts (``paper``, ``input``, ``stages``, ``files``, ``metrics``)
     are plain dicts with the registry's keys. ``verification`` is as in
-    :class:`ModelSummary`.
+    :class:`ModelSummary`. ``weights_layout`` names the third-party key layout
+    of the weights file, None when it has the architecture's own keys.
     """
 
     name: str
@@ -157,6 +158,7 @@ class ModelInfo:
     stages: tuple[dict[str, Any], ...]
     files: tuple[dict[str, Any], ...]
     verification: str = "sha256"
+    weights_layout: str | None = None
 
     @property
     def id(self) -> str:
@@ -508,6 +510,7 @@ class Catalog:
             stages=tuple(v.get("stages", ())),
             files=tuple(v["files"]),
             verification=_verification(v),
+            weights_layout=v.get("weights_layout"),
         )
 
 
