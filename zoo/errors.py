@@ -24,6 +24,7 @@ __all__ = [
     "ExportError",
     "ParityError",
     "StageNotFoundError",
+    "StageMismatchError",
     "WeightsError",
     "MissingDependencyError",
     "VectorsFormatError",
@@ -152,15 +153,56 @@ class OfflineError(DownloadError):
 
 
 class StageNotFoundError(ZooError, KeyError):
-    """A stage name (``until=``) is not one of the model's stages."""
+    """A stage name (``until=``) is not a cut point of the model's architecture.
 
-    def __init__(self, model: str, stage: str, valid: list[str] | tuple[str, ...]):
+    Attributes:
+        model: The model version (``name@version``).
+        stage: The name that was asked for.
+        valid: The main stages of the architecture, input first.
+        closest: The valid names closest to ``stage`` (any accepted name, not
+            only the main ones), best first.
+    """
+
+    def __init__(
+        self, model: str, stage: str, valid: list[str] | tuple[str, ...], closest: list[str] | tuple[str, ...] = ()
+    ):
         self.model = model
         self.stage = stage
         self.valid = tuple(valid)
+        self.closest = tuple(closest)
+        hint = f" Closest: {', '.join(self.closest)}." if self.closest else ""
+        listed = f"Main stages: {', '.join(self.valid)}." if self.valid else "The architecture has no stages to cut at."
         super().__init__(
-            f"{model} has no stage {stage!r}. Valid stages: {', '.join(self.valid)}. "
+            f"{model} has no stage {stage!r}.{hint} {listed} "
             f"'zoo stages {model}' lists them with channels and stride."
+        )
+
+
+class StageMismatchError(ZooError, ValueError):
+    """A registry ``stages:`` entry disagrees with the stages derived from the architecture.
+
+    Attributes:
+        model: The model version.
+        stage: The stage name the registry lists.
+        field: ``name`` (no such stage), ``channels`` or ``stride``.
+        declared: What the registry says.
+        derived: What the architecture has (None when the stage does not exist).
+    """
+
+    def __init__(self, model: str, stage: str, field: str, declared: object, derived: object, closest: tuple[str, ...] = ()):
+        self.model = model
+        self.stage = stage
+        self.field = field
+        self.declared = declared
+        self.derived = derived
+        if field == "name":
+            hint = f" (closest: {', '.join(closest)})" if closest else ""
+            what = f"lists stage {stage!r}, which the architecture does not have{hint}"
+        else:
+            what = f"says stage {stage!r} has {field} {declared}, the architecture has {field} {derived}"
+        super().__init__(
+            f"{model}: the registry {what}. Fix or remove the registry's stages: entry "
+            f"(it is documentation; 'zoo stages {model}' shows the derived stages)."
         )
 
 
@@ -189,4 +231,16 @@ class ExportError(ZooError, RuntimeError):
 
 
 class ParityError(ExportError, ValueError):
-    """An exported model's outputs differ from torch beyond tolerance."""
+    """An exported model's outputs differ from its reference (torch) beyond tolerance.
+
+    Attributes:
+        model: The model version (None when raised outside an export).
+        stage: The cut, as in messages (``layer3``, ``layer2,layer3``).
+        parity: The :class:`zoo.exporter.Parity` figures, when measured.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, stage: str | None = None, parity: object = None):
+        self.model = model
+        self.stage = stage
+        self.parity = parity
+        super().__init__(message)

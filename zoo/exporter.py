@@ -1,15 +1,20 @@
-"""Export a cut model to ONNX, proven equal to torch, with its provenance inside.
+"""Export a cut model to ONNX, proven equal to its reference, with its provenance inside.
 
-``export("resnet50", until="layer3", output="r50.onnx")``:
+``export("resnet50", until="layer3", output="r50.onnx")`` (or
+``until=["layer2", "layer3"]``: one file, one output per stage):
 
-1. builds the cut module (:func:`zoo.features.load`, pulling if needed);
-2. exports it with ``torch.onnx.export``: the dynamo exporter first, the
+1. builds the cut module through the version's adapter (pulling if needed);
+2. has the adapter write the graph (:meth:`zoo.adapters._base.Adapter.export_graph`):
+   torch models through ``torch.onnx.export``, the dynamo exporter first, the
    TorchScript one if dynamo fails (the result says which), with a dynamic
-   batch axis (and sequence axis for text);
-3. runs the same inputs through torch and ONNX Runtime: random ones plus, for
-   vision, a natural-looking image made in code, for text, real sentences
-   through the model's tokenizer; and fails with :class:`ParityError` (writing
-   nothing at ``output``) when they differ beyond ``atol + rtol * |torch|``;
+   batch axis (and sequence axis for text); ONNX and Caffe models as the
+   cut/converted graph;
+3. runs the adapter's parity inputs (random ones plus, for vision, a
+   natural-looking image made in code, for text, real sentences through the
+   model's tokenizer) through the adapter's reference (the torch module; the
+   whole original ONNX graph; Caffe's independent torch implementation) and
+   ONNX Runtime, and fails with :class:`ParityError` (writing nothing at
+   ``output``) when any output differs beyond ``atol + rtol * |reference|``;
 4. writes the file atomically with ``metadata_props`` (model, version, stage,
    channels, stride, input spec, source sha256s, parity, zoo version) after
    ``onnx.checker.check_model``; over 2 GB, weights go to external data.
@@ -21,16 +26,12 @@ second export is a file copy.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
-import re
 import shutil
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,8 +39,11 @@ from typing import Any
 
 from zoo import _settings
 from zoo._version import __version__
+from zoo.adapters import get_adapter
+from zoo.adapters._base import Cut
+from zoo.adapters._onnx import ort_session
 from zoo.errors import ExportError, ParityError, WeightsError
-from zoo.features import dummy_inputs, load, resolve_stage
+from zoo.features import _build, cut_for
 from zoo.registry import ModelInfo, load_catalog
 
 __all__ = ["ExportResult", "Parity", "export", "read_metadata", "session", "Session", "DEFAULT_OPSET"]
@@ -47,13 +51,6 @@ __all__ = ["ExportResult", "Parity", "export", "read_metadata", "session", "Sess
 DEFAULT_OPSET = 18
 _TWO_GB = 2 * 1024**3
 _META_PREFIX = "zoo."
-_SENTENCES = (
-    "A man is playing a guitar on the street.",
-    "The quick brown fox jumps over the lazy dog.",
-    "Pretrained backbones make transfer learning cheap.",
-)
-
-
 @dataclass(frozen=True)
 class Parity:
     """How ONNX Runtime's output compares with torch's, over every parity input.
@@ -115,150 +112,20 @@ class ExportResult:
 
 
 # --------------------------------------------------------------------------
-# Inputs for export and parity
-# --------------------------------------------------------------------------
-
-
-def natural_image(size: tuple[int, int] = (256, 320), seed: int = 0) -> Any:
-    """A natural-looking test image made in code (uint8, H x W x 3): sky, sun, hills, texture.
-
-    Real photographs have smooth gradients, edges and texture, which random
-    noise lacks; parity on such an image exercises the value ranges a real
-    input produces.
-    """
-    import numpy as np
-
-    h, w = size
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.zeros((h, w, 3), np.float32)
-    sky = 1.0 - y / h
-    img[..., 0] = 90 + 80 * sky
-    img[..., 1] = 140 + 70 * sky
-    img[..., 2] = 200 + 55 * sky
-    sun = (x - 0.75 * w) ** 2 + (y - 0.25 * h) ** 2 < (0.08 * min(h, w)) ** 2
-    img[sun] = (255, 230, 120)
-    hill = y > 0.6 * h + 0.08 * h * np.sin(x / w * 6.0)
-    img[hill] = np.stack([40 + 30 * np.sin(x[hill] / 7.0), 120 + 40 * np.cos(y[hill] / 5.0), 50 + 0 * x[hill]], -1)
-    img += rng.normal(0, 6, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def _vision_inputs(info: ModelInfo, batch: int) -> list[tuple[Any, ...]]:
-    import torch
-
-    from zoo.features import preprocess_for
-
-    c, h, w = info.input["shape"]
-    gen = torch.Generator().manual_seed(0)
-    natural = preprocess_for(info)(natural_image()).unsqueeze(0)
-    return [(torch.randn(batch, c, h, w, generator=gen),), (natural,), (torch.randn(1, c, h, w, generator=gen),)]
-
-
-def _text_inputs(info: ModelInfo, folder: Path | None, vocab: int) -> list[tuple[Any, ...]]:
-    import torch
-
-    inputs: list[tuple[Any, ...]] = []
-    spec = info.input or {}
-    if folder is not None and spec.get("tokenizer"):
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
-        batch = tok(list(_SENTENCES), padding=True, return_tensors="pt")
-        inputs.append((batch["input_ids"], batch["attention_mask"]))
-        one = tok(_SENTENCES[:1], return_tensors="pt")
-        inputs.append((one["input_ids"], one["attention_mask"]))
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1, max(2, min(vocab, 1000)), (2, 13), generator=gen)
-    mask = torch.ones_like(ids)
-    mask[1, 9:] = 0
-    inputs.append((ids, mask))
-    return inputs
-
-
-# --------------------------------------------------------------------------
-# Exporters
-# --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silences the exporters' progress prints and tracer warnings (they are reported through our result)."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_OP = re.compile(r"(aten::[A-Za-z0-9_.]+|torch\.ops\.[A-Za-z0-9_.]+|prims::[A-Za-z0-9_.]+)")
-
-
-def _io_spec(info: ModelInfo, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
-    dyn_batch = batch == "dynamic"
-    if info.adapter == "word-vectors":
-        axes = {n: {1: "sequence", **({0: "batch"} if dyn_batch else {})} for n in ("input_ids", "features")}
-        return ["input_ids"], ["features"], axes
-    if info.modality == "vision":
-        names = ["image"]
-        axes = {"image": {0: "batch"}, "features": {0: "batch"}} if dyn_batch else {}
-    else:
-        names = ["input_ids", "attention_mask"]
-        axes = {n: {1: "sequence"} for n in names + ["features"]}
-        if dyn_batch:
-            for n in axes:
-                axes[n][0] = "batch"
-    return names, ["features"], axes
-
-
-def _export_torch(module: Any, args: tuple[Any, ...], path: Path, info: ModelInfo, opset: int, batch: str | int, exporter: str) -> str:
-    """Exports with dynamo, falling back to TorchScript; returns the exporter used."""
-    import torch
-
-    names, outputs, axes = _io_spec(info, batch)
-    order = {"auto": ["dynamo", "torchscript"], "dynamo": ["dynamo"], "torchscript": ["torchscript"]}[exporter]
-    failures = []
-    for kind in order:
-        for stale in (path, path.with_name(path.name + ".data")):
-            stale.unlink(missing_ok=True)
-        try:
-            with _quiet():
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=outputs,
-                    dynamic_axes=axes or None,
-                    opset_version=opset,
-                    dynamo=kind == "dynamo",
-                    verbose=False,
-                )
-            return kind
-        except Exception as exc:  # noqa: BLE001 - every exporter failure is reported below
-            failures.append((kind, exc))
-    ops = sorted({op for _, exc in failures for op in _OP.findall(str(exc))})
-    detail = "; ".join(f"{kind}: {_ANSI.sub('', str(exc)).strip().splitlines()[0][:300]}" for kind, exc in failures)
-    what = f"unsupported op(s) {', '.join(ops)}" if ops else "the exporter failed"
-    raise ExportError(
-        f"{info.id}: cannot export stage {module.zoo_stage['name'] if getattr(module, 'zoo_stage', None) else '(whole model)'} "
-        f"at opset {opset}: {what} ({detail}). Try an earlier stage (--until) or another opset (--opset)."
-    )
-
-
-# --------------------------------------------------------------------------
 # Parity
 # --------------------------------------------------------------------------
 
 
-def _ort_session(model_bytes: bytes) -> Any:
-    import onnxruntime as ort
+def _as_list(out: Any) -> list[Any]:
+    import numpy as np
+    import torch
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return [o.detach().cpu().numpy() if isinstance(o, torch.Tensor) else np.asarray(o) for o in outs]
 
 
 def _parity(reference: Callable[..., Any], sess: Any, inputs: Sequence[tuple[Any, ...]], atol: float, rtol: float) -> Parity:
+    """Runs every input through the reference and ONNX Runtime and compares every output."""
     import numpy as np
     import torch
 
@@ -268,22 +135,24 @@ def _parity(reference: Callable[..., Any], sess: Any, inputs: Sequence[tuple[Any
     ok = True
     for args in inputs:
         with torch.no_grad():
-            expected = reference(*args)
-        expected = expected.detach().cpu().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+            expected_all = _as_list(reference(*args))
         feeds = {n: (a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)) for n, a in zip(names, args)}
-        (actual,) = sess.run(None, feeds)
-        if actual.shape != expected.shape:
-            raise ParityError(f"ONNX Runtime output shape {actual.shape} differs from torch's {expected.shape}")
-        a64, e64 = actual.astype(np.float64), expected.astype(np.float64)
-        diff = np.abs(a64 - e64)
-        max_abs = max(max_abs, float(diff.max(initial=0.0)))
-        big = np.abs(e64) > atol
-        if big.any():
-            max_rel = max(max_rel, float((diff[big] / np.abs(e64[big])).max()))
-        ok &= bool(np.all(diff <= atol + rtol * np.abs(e64)))
-        denom = float(np.linalg.norm(a64) * np.linalg.norm(e64))
-        cos = float((a64.ravel() @ e64.ravel()) / denom) if denom > 0 else (1.0 if not a64.any() and not e64.any() else 0.0)
-        cosine = min(cosine, cos)
+        actual_all = sess.run(None, feeds)
+        if len(actual_all) != len(expected_all):
+            raise ParityError(f"ONNX Runtime gives {len(actual_all)} outputs, the reference {len(expected_all)}")
+        for actual, expected in zip(actual_all, expected_all):
+            if actual.shape != expected.shape:
+                raise ParityError(f"ONNX Runtime output shape {actual.shape} differs from the reference's {expected.shape}")
+            a64, e64 = actual.astype(np.float64), expected.astype(np.float64)
+            diff = np.abs(a64 - e64)
+            max_abs = max(max_abs, float(diff.max(initial=0.0)))
+            big = np.abs(e64) > atol
+            if big.any():
+                max_rel = max(max_rel, float((diff[big] / np.abs(e64[big])).max()))
+            ok &= bool(np.allclose(a64, e64, atol=atol, rtol=rtol))
+            denom = float(np.linalg.norm(a64) * np.linalg.norm(e64))
+            cos = float((a64.ravel() @ e64.ravel()) / denom) if denom > 0 else (1.0 if not a64.any() and not e64.any() else 0.0)
+            cosine = min(cosine, cos)
     return Parity(max_abs, max_rel, cosine, atol, rtol, len(inputs), ok)
 
 
@@ -292,9 +161,7 @@ def _parity(reference: Callable[..., Any], sess: Any, inputs: Sequence[tuple[Any
 # --------------------------------------------------------------------------
 
 
-def _metadata(
-    info: ModelInfo, stage: dict[str, Any] | None, exporter: str, opset: int, batch: str | int, parity: Parity | None
-) -> dict[str, str]:
+def _metadata(info: ModelInfo, cut: Cut, exporter: str, opset: int, batch: str | int, parity: Parity | None) -> dict[str, str]:
     from zoo.cache import Cache
 
     cache = Cache()  # weakly pinned files: the sha256 recorded when they were pulled
@@ -304,9 +171,10 @@ def _metadata(
         "version": info.version,
         "architecture": info.architecture,
         "license": info.license,
-        "stage": stage["name"] if stage else "",
-        "channels": str(stage["channels"]) if stage else "",
-        "stride": str(stage["stride"]) if stage else "",
+        # One stage: its name, channels and stride; several: comma-separated, in output order.
+        "stage": ",".join(cut.names),
+        "channels": ",".join(str(s.channels) for s in cut.stages),
+        "stride": ",".join(str(s.stride) for s in cut.stages),
         "input": json.dumps(info.input or {}, sort_keys=True),
         "files": json.dumps({f["path"]: cache.recall(f) or _pin(f) for f in info.files}, sort_keys=True),
         "exporter": exporter,
@@ -348,15 +216,13 @@ def _dims(values: Any) -> dict[str, list[Any]]:
     return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
 
 
-def _cache_key(
-    info: ModelInfo, stage: dict[str, Any] | None, opset: int, batch: str | int, exporter: str, head: bool, vocab: int | None
-) -> str:
+def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter: str, vocab: int | None) -> str:
     parts = {
         "vocab": vocab,
         "weights": sorted(_pin(f) for f in info.files),
         "model": info.id,
-        "stage": stage["name"] if stage else None,
-        "head": head,
+        "stages": list(cut.names),
+        "head": cut.head,
         "opset": opset,
         "batch": str(batch),
         "exporter": exporter,
@@ -429,7 +295,7 @@ def _all_tensors(model: Any) -> Iterator[Any]:
 
 def export(
     model_id: str,
-    until: str | None = None,
+    until: str | Sequence[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     *,
     head: bool = False,
@@ -449,7 +315,9 @@ def export(
 
     Args:
         model_id: ``[family/]name[@version]``.
-        until: The stage to cut after (None: the whole feature trunk).
+        until: The stage to cut after (None: the whole feature trunk), or a
+            list of stages: one ONNX file with one output per stage (named
+            by the stages), each checked.
         output: The ``.onnx`` path (default: ``<name>-<stage>.onnx`` here).
             Missing folders are created.
         head: Export the whole model with its classifier.
@@ -479,9 +347,11 @@ def export(
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
         raise ValueError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
     info = load_catalog(registries).info(model_id)
-    stage = None if head else resolve_stage(info, until)
-    dest = _prepare_output(output or f"{info.name}-{stage['name'] if stage else 'full'}.onnx".replace("/", "_"))
-    key = _cache_key(info, stage, opset, batch, exporter, head, vocab)
+    adapter = get_adapter(info.adapter)
+    cut = cut_for(info, until, head=head)
+    stem = "-".join(cut.names) if cut.stages else "full"
+    dest = _prepare_output(output or f"{info.name}-{stem}.onnx".replace("/", "_"))
+    key = _cache_key(info, cut, opset, batch, exporter, vocab)
     cache_dir = _settings.home() / "exports"
     cached = cache_dir / f"{key}.onnx"
     if use_cache and cached.is_file():
@@ -490,61 +360,38 @@ def export(
         model = onnx.load(str(dest), load_external_data=False)
         parity = Parity(**json.loads(meta["parity"])) if meta.get("parity", "").startswith("{") else None
         return ExportResult(
-            dest, info.id, meta.get("stage") or None, meta["exporter"], opset, _dims(model.graph.input), _dims(model.graph.output),
-            dest.stat().st_size, parity, time.perf_counter() - start, True, {_META_PREFIX + k: v for k, v in meta.items()},
+            dest, info.id, meta.get("stage") or None, meta["exporter"], int(meta.get("opset", opset)), _dims(model.graph.input),
+            _dims(model.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, True,
+            {_META_PREFIX + k: v for k, v in meta.items()},
         )
 
-    module = load(info.id, until, head=head, vocab=vocab, registries=registries, offline=offline, progress=progress)
-    from zoo.resolve import pull
-
-    folder = pull(info.id, registries=registries, offline=offline)
+    module, cut, folder = _build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
     work = Path(_settings.home()) / "tmp" / f"export-{uuid.uuid4().hex}"
     work.mkdir(parents=True)
     try:
         raw = work / "model.onnx"
-        if info.adapter == "onnx":
-            kind = "onnx"
-            onnx.save(module.model, str(raw))
-            reference: Callable[..., Any] = _onnx_reference(info, folder, stage)
-        elif info.adapter == "caffe":
-            # Converted by zoo.caffe; the reference is its independent torch implementation.
-            from zoo.adapters import get_adapter
-
-            kind = "caffe"
-            onnx.save(module.model, str(raw))
-            opset = next((o.version for o in module.model.opset_import if o.domain in ("", "ai.onnx")), opset)
-            reference = get_adapter("caffe").reference(info, folder, stage, head=head)
-        else:
-            kind = _export_torch(module, _export_args(info, batch), raw, info, opset, batch, exporter)
-            reference = module
+        kind, opset = adapter.export_graph(module, info, cut, raw, opset=opset, batch=batch, exporter=exporter)
         data = raw.with_name(raw.name + ".data")
         big = raw.stat().st_size + (data.stat().st_size if data.exists() else 0) >= _TWO_GB
         # Under 2 GB the weights are pulled inline (the dynamo exporter writes them apart).
         model = onnx.load(str(raw), load_external_data=not big)
         parity = None
         if check:
-            if info.modality == "vision":
-                inputs = _vision_inputs(info, batch if isinstance(batch, int) else 2)
-            elif info.adapter == "word-vectors":
-                inputs = _word_inputs(module)
-            else:
-                inputs = _text_inputs(info, folder, _vocab_size(module))
+            inputs = adapter.parity_inputs(info, folder, module, batch if isinstance(batch, int) else 2)
             if isinstance(batch, int):
                 inputs = [tuple(_fit_batch(a, batch) for a in args) for args in inputs]
-            sess = _ort_session(str(raw) if big else _finalize_graph(model, {}).SerializeToString())
-            parity = _parity(reference, sess, inputs, atol, rtol)
+            sess = ort_session(str(raw) if big else _finalize_graph(model, {}).SerializeToString())
+            parity = _parity(adapter.reference(info, folder, cut, module), sess, inputs, atol, rtol)
             if not parity.ok:
                 raise ParityError(
-                    f"{info.id} at {stage['name'] if stage else 'the whole model'}: ONNX Runtime differs from torch beyond "
+                    f"{info.id} at {cut.label}: ONNX Runtime differs from the reference beyond "
                     f"tolerance (max abs {parity.max_abs:.3g}, max rel {parity.max_rel:.3g}, cosine {parity.cosine:.6f}; "
                     f"atol {atol:g}, rtol {rtol:g}); nothing was written to {dest}. Try the other exporter "
-                    "(--exporter), another opset, or an earlier stage."
+                    "(--exporter), another opset, or an earlier stage.",
+                    model=info.id, stage=cut.label, parity=parity,
                 )
-        meta = _metadata(info, stage, kind, opset, batch, parity)
-        if info.adapter == "word-vectors":
-            # The vocabulary makes the file usable on its own: row i is the vector of word i.
-            meta[_META_PREFIX + "vocab_size"] = str(len(module.kv))
-            meta[_META_PREFIX + "vocab"] = "\n".join(module.kv.words)
+        meta = _metadata(info, cut, kind, opset, batch, parity)
+        meta.update({_META_PREFIX + k: v for k, v in adapter.export_metadata(module).items()})
         final = _finalize_graph(model, meta)
         if big:
             _save_external(final, data, dest)  # too big for the export cache's single-file copies
@@ -559,27 +406,9 @@ def export(
     data_file = dest.with_name(dest.name + ".data")
     size = dest.stat().st_size + (data_file.stat().st_size if big and data_file.exists() else 0)
     return ExportResult(
-        dest, info.id, stage["name"] if stage else None, kind, opset, _dims(final.graph.input), _dims(final.graph.output),
+        dest, info.id, ",".join(cut.names) or None, kind, opset, _dims(final.graph.input), _dims(final.graph.output),
         size, parity, time.perf_counter() - start, False, meta,
     )
-
-
-def _vocab_size(module: Any) -> int:
-    embedding = getattr(module, "embedding", None)
-    if embedding is not None:
-        return int(embedding.num_embeddings)
-    config = getattr(getattr(module, "model", None), "config", None)
-    return int(getattr(config, "vocab_size", 100) or 100)
-
-
-def _word_inputs(module: Any) -> list[tuple[Any, ...]]:
-    """Ids of the most frequent words (real text starts there) and random ids over the whole vocabulary."""
-    import torch
-
-    vocab = _vocab_size(module)
-    gen = torch.Generator().manual_seed(0)
-    frequent = torch.arange(min(vocab, 24)).reshape(2, -1) if vocab >= 2 else torch.zeros(2, 1, dtype=torch.long)
-    return [(frequent,), (torch.randint(0, vocab, (3, 17), generator=gen),)]
 
 
 def _fit_batch(tensor: Any, batch: int) -> Any:
@@ -587,29 +416,6 @@ def _fit_batch(tensor: Any, batch: int) -> Any:
         return tensor
     reps = [(batch + tensor.shape[0] - 1) // tensor.shape[0]] + [1] * (tensor.dim() - 1)
     return tensor.repeat(*reps)[:batch]
-
-
-def _export_args(info: ModelInfo, batch: str | int) -> tuple[Any, ...]:
-    return dummy_inputs(info, batch=batch if isinstance(batch, int) else 2, seq_len=16)
-
-
-def _onnx_reference(info: ModelInfo, folder: Path, stage: dict[str, Any] | None) -> Callable[..., Any]:
-    """The original ONNX model, with the stage tensor added as an output: an independent reference."""
-    import onnx
-
-    model = onnx.load(str(folder / next(f["path"] for f in info.files if f["path"].endswith(".onnx"))))
-    name = stage["name"] if stage else model.graph.output[0].name
-    if stage:
-        inferred = onnx.shape_inference.infer_shapes(model)
-        vi = next((v for v in inferred.graph.value_info if v.name == name), None)
-        model.graph.output.append(vi or onnx.helper.make_empty_tensor_value_info(name))
-    sess = _ort_session(model.SerializeToString())
-
-    def run(*args: Any) -> Any:
-        feeds = {i.name: (a.numpy() if hasattr(a, "numpy") else a) for i, a in zip(sess.get_inputs(), args)}
-        return sess.run([name], feeds)[0]
-
-    return run
 
 
 # --------------------------------------------------------------------------
@@ -646,7 +452,7 @@ class Session:
 
 def session(
     model_id: str,
-    until: str | None = None,
+    until: str | Sequence[str] | None = None,
     *,
     registries: Sequence[str | os.PathLike[str]] | None = None,
     offline: bool | None = None,
@@ -656,7 +462,8 @@ def session(
     from zoo import features
 
     info = load_catalog(registries).info(model_id)
-    target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{until or 'trunk'}.onnx".replace("/", "_")
+    stem = (until if isinstance(until, str) else "-".join(until)) if until else "trunk"
+    target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_")
     result = export(model_id, until, target, registries=registries, offline=offline, **export_options)
     pre = features.preprocess_for(info) if info.modality == "vision" else None
     tok = None
@@ -665,4 +472,4 @@ def session(
             tok = features.tokenizer(info.id, registries=registries, offline=offline)
         except WeightsError:
             tok = None
-    return Session(_ort_session(result.path.read_bytes()), result.path, read_metadata(result.path), pre, tok)
+    return Session(ort_session(result.path.read_bytes()), result.path, read_metadata(result.path), pre, tok)

@@ -10,67 +10,149 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo import _stages
+from zoo._plugins import ADAPTERS
+from zoo._stages import Stage, StageSet
 from zoo.adapters import get_adapter
-from zoo.errors import StageNotFoundError, WeightsError
+from zoo.adapters._base import Cut
+from zoo.adapters._inputs import preprocess_for
+from zoo.errors import WeightsError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.resolve import pull
 
-__all__ = ["Stage", "stages", "load", "load_vectors", "preprocess", "tokenizer", "resolve_stage", "count_params", "measure_stage", "dummy_inputs", "preprocess_for"]
+__all__ = [
+    "Stage",
+    "StageSet",
+    "stages",
+    "stage_set",
+    "load",
+    "load_vectors",
+    "preprocess",
+    "tokenizer",
+    "cut_for",
+    "check_stages",
+    "check_registry_stages",
+    "registry_versions",
+    "count_params",
+    "measure_stage",
+    "preprocess_for",
+]
 
 Registries = Sequence[str | os.PathLike[str]] | None
+Until = str | Sequence[str] | None
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A point where a model can be cut.
+def stage_set(info: ModelInfo, folder: Path | None = None) -> StageSet:
+    """The stages of a resolved version, derived from its architecture (from the cache when derived before).
 
-    Attributes:
-        name: The module name, as the framework names it (``layer3``,
-            ``Mixed_6e``, ``encoder.layer.2``).
-        channels: Channels (or hidden size) of its output.
-        stride: Its output's reduction relative to the input (1 for text).
-        aliases: Other accepted names.
+    A cached set is read without importing the adapter's framework, so listing
+    stages stays fast.
     """
+    found = _stages.cached(info, ADAPTERS[info.adapter]) if info.adapter in ADAPTERS else None
+    if found is not None:
+        return found.with_aliases(info.stages)
+    return get_adapter(info.adapter).stages(info, folder)
 
-    name: str
-    channels: int
-    stride: int
-    aliases: tuple[str, ...] = ()
 
+def stages(model_id: str, *, all: bool = False, registries: Registries = None) -> list[Stage]:  # noqa: A002
+    """Returns the stages of a model version, input first, derived from its architecture.
 
-def stages(model_id: str, *, registries: Registries = None) -> list[Stage]:
-    """Returns the stages of a model version, input first.
+    Args:
+        model_id: ``[family/]name[@version]``.
+        all: Every measured cut point, not only the main stages.
+        registries: Extra registries.
 
     Example:
         >>> [s.name for s in stages("resnet50")][-2:]
         ['layer3', 'layer4']
     """
+    found = stage_set(load_catalog(registries).info(model_id))
+    return list(found.stages) if all else found.main
+
+
+def cut_for(info: ModelInfo, until: Until, *, head: bool = False, folder: Path | None = None, check: bool = True) -> Cut:
+    """Resolves ``until`` (a stage name, a list of names, or None) to a :class:`Cut` of the architecture.
+
+    Names are looked up in the stages derived from the architecture, never by
+    position in a registry list. With ``check``, the registry's ``stages:``
+    list (documentation) is checked against them first.
+
+    Raises:
+        StageNotFoundError: A name is not a stage; lists the closest valid names.
+        StageMismatchError: The registry's stages disagree with the architecture.
+    """
+    if head:
+        if until is not None:
+            raise ValueError("head=True keeps the whole model; do not combine it with until=")
+        return Cut((), head=True)
+    adapter = get_adapter(info.adapter)
+    found = adapter.stages(info, folder)
+
+    def measure(name: str) -> Stage:
+        return adapter.measure(info, folder, name)
+
+    if check and info.stages:
+        _stages.check_declared(found, info.stages, measure)
+    return Cut(tuple(_stages.select(found, until, measure)))
+
+
+def check_stages(model_id: str, *, registries: Registries = None) -> list[Stage]:
+    """Checks a version's registry ``stages:`` list against its architecture; returns the derived main stages.
+
+    Raises:
+        StageMismatchError: A listed stage does not exist, or its channels or stride differ.
+    """
     info = load_catalog(registries).info(model_id)
-    return [Stage(s["name"], s["channels"], s["stride"], tuple(s.get("aliases", ()))) for s in info.stages]
+    adapter = get_adapter(info.adapter)
+    found = adapter.stages(info)
+    _stages.check_declared(found, info.stages, lambda name: adapter.measure(info, None, name))
+    return found.main
 
 
-def resolve_stage(info: ModelInfo, until: str | None) -> dict[str, Any] | None:
-    """Returns the registry stage named ``until`` (name or alias); the last stage for None."""
-    if not info.stages:
-        if until is None:
-            return None
-        raise StageNotFoundError(info.id, until, [])
-    if until is None:
-        return info.stages[-1]
-    for stage in info.stages:
-        if until == stage["name"] or until in stage.get("aliases", ()):
-            return stage
-    valid = [s["name"] for s in info.stages]
-    raise StageNotFoundError(info.id, until, valid)
+def registry_versions(paths: Sequence[str | os.PathLike[str]]) -> list[ModelInfo]:
+    """Every version defined in the given registry files or folders (as the merged catalog resolves them)."""
+    from zoo.registry import registry_files
+
+    catalog = load_catalog(paths)
+    wanted = {Path(f).resolve() for p in paths for f in registry_files(Path(p))}
+    out = []
+    for name, record in catalog.models.items():
+        if Path(record["registry_file"]).resolve() in wanted:
+            out.extend(catalog.info(f"{name}@{version}") for version in record["versions"])
+    return out
+
+
+def check_registry_stages(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, str]]:
+    """Derives the stages of every version in ``paths`` and checks each ``stages:`` list against them.
+
+    This builds every architecture (without weights; file-defined ones fetch
+    their architecture file), so it is the slow, deep part of
+    ``zoo registry validate --deep``.
+
+    Returns:
+        One ``{"file", "model", "stage", "field", "message"}`` per problem (empty: all agree).
+    """
+    from zoo.errors import MissingDependencyError, StageMismatchError, ZooError
+
+    problems = []
+    for info in registry_versions(paths):
+        try:
+            adapter = get_adapter(info.adapter)
+            found = adapter.stages(info)
+            _stages.check_declared(found, info.stages, lambda name, a=adapter, i=info: a.measure(i, None, name))
+        except StageMismatchError as exc:
+            problems.append({"file": info.registry_file, "model": info.id, "stage": exc.stage, "field": exc.field, "message": str(exc)})
+        except (MissingDependencyError, ZooError) as exc:
+            problems.append({"file": info.registry_file, "model": info.id, "stage": "", "field": "", "message": f"cannot derive stages: {exc}"})
+    return problems
 
 
 def load(
     model_id: str,
-    until: str | None = None,
+    until: Until = None,
     *,
     head: bool = False,
     pretrained: bool = True,
@@ -79,12 +161,15 @@ def load(
     offline: bool | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
-    """Returns a model version as a torch module (eval mode), cut after a stage.
+    """Returns a model version as a torch module (eval mode), cut after one or several stages.
 
     Args:
         model_id: ``[family/]name[@version]``.
-        until: The last stage to keep (name or alias; ``zoo.stages`` lists
-            them). None keeps the whole feature trunk, without the classifier.
+        until: The stage to cut after (name or alias; ``zoo.stages`` lists
+            them), or a list of stages (``["layer2", "layer3", "layer4"]``):
+            the model then returns one map per stage, in that order, and
+            keeps the layers up to the deepest. None keeps the whole feature
+            trunk (the last main stage), without the classifier.
         head: Keep the classifier too (the whole model); ``until`` must be None.
         pretrained: Load the registry's weights (pulling them if needed);
             False builds the architecture with random weights.
@@ -92,24 +177,49 @@ def load(
         registries, offline, progress: As for :func:`zoo.pull`.
 
     Returns:
-        A ``torch.nn.Module`` (an ONNX Runtime callable for ONNX models) whose
-        output is the stage's tensor: (N, C, H, W) for vision, (N, T, H) for
-        text. It has ``zoo_model``, ``zoo_stage`` and ``zoo_input`` attributes.
+        A ``torch.nn.Module`` (an ONNX Runtime callable for ONNX and Caffe
+        models) whose output is the stage's tensor, (N, C, H, W) for vision
+        and (N, T, H) for text, or a tuple of them for several stages. It has
+        ``zoo_model``, ``zoo_stage`` (the single stage), ``zoo_stages`` (the
+        names) and ``zoo_input`` attributes.
 
     Raises:
-        StageNotFoundError: ``until`` is not a stage; lists the valid ones.
+        StageNotFoundError: A stage is not one of the architecture's; lists the closest.
+        StageMismatchError: The registry's ``stages:`` list disagrees with the architecture.
         WeightsError: The weights are unsafe or do not fit the architecture.
     """
     info = load_catalog(registries).info(model_id)
-    if head and until is not None:
-        raise ValueError("head=True keeps the whole model; do not combine it with until=")
-    stage = None if head else resolve_stage(info, until)
-    if vocab is not None and info.adapter != "word-vectors":
-        raise ValueError(f"vocab= applies to word-vector models; {info.id} is a {info.adapter} model")
-    folder = pull(info.id, registries=registries, offline=offline, progress=progress) if pretrained else None
+    module, _, _ = _build(info, until, head=head, pretrained=pretrained, vocab=vocab, offline=offline, progress=progress)
+    return module
+
+
+def _build(
+    info: ModelInfo,
+    until: Until,
+    *,
+    head: bool,
+    pretrained: bool,
+    vocab: int | None,
+    offline: bool | None,
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> tuple[Any, Cut, Path | None]:
+    """Builds a resolved version cut at ``until``; returns (module, cut, pulled folder or None)."""
     adapter = get_adapter(info.adapter)
-    extra = {"vocab": vocab} if vocab is not None else {}
-    return adapter.build(info, folder, stage, head=head, **extra)
+    options = {"vocab": vocab} if vocab is not None else {}
+    adapter.check_options(info, options)
+    # The cut is resolved (and the registry's stages checked) before anything big is downloaded.
+    cut = cut_for(info, until, head=head)
+    folder = pull_info(info, offline=offline, progress=progress) if pretrained else None
+    return adapter.build(info, folder, cut, **options), cut, folder
+
+
+def pull_info(info: ModelInfo, *, offline: bool | None = None, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Pulls a resolved version and lets its adapter finish the files (conversions); returns the folder."""
+    from zoo.resolve import pull_version
+
+    folder = pull_version(info, offline=offline, progress=progress)
+    get_adapter(info.adapter).after_pull(info, folder)
+    return folder
 
 
 def load_vectors(
@@ -139,80 +249,21 @@ def count_params(module: Any) -> int | None:
     return sum(p.numel() for p in parameters()) if parameters is not None else None
 
 
-def dummy_inputs(info: ModelInfo, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
-    """Zero inputs of the registry's input shape: an image batch, or token ids and a mask."""
-    import torch
-
-    spec = info.input or {}
-    if info.modality == "vision":
-        return (torch.zeros(batch, *spec["shape"]),)
-    ids = torch.ones(batch, seq_len, dtype=torch.long)
-    if info.adapter == "word-vectors":
-        return (ids,)
-    return ids, torch.ones(batch, seq_len, dtype=torch.long)
-
-
-def measure_stage(model_id: str, until: str | None, *, registries: Registries = None) -> tuple[list[int], int | None]:
+def measure_stage(model_id: str, until: Until, *, registries: Registries = None) -> tuple[list[Any], int | None]:
     """Builds the cut architecture with random weights (nothing is downloaded) and measures it.
 
     Returns:
-        (output shape for one dummy input at the registry's input size, parameter count of the cut).
+        (output shape for one example input at the registry's input size — a
+        list of shapes for several stages —, parameter count of the cut).
     """
     import torch
 
-    module = load(model_id, until, pretrained=False, registries=registries)
     info = load_catalog(registries).info(model_id)
+    module, _, _ = _build(info, until, head=False, pretrained=False, vocab=None, offline=None, progress=None)
     with torch.no_grad():
-        out = module(*dummy_inputs(info))
-    return list(out.shape), count_params(module)
-
-
-_INTERPOLATION = {"nearest": 0, "bilinear": 2, "bicubic": 3}  # PIL.Image.Resampling values
-
-
-class _Preprocess:
-    """Image -> normalized tensor (C, H, W): resize, center crop, scale to [0, 1], normalize."""
-
-    def __init__(self, spec: dict[str, Any], model: str):
-        self.model = model
-        channels, self.height, self.width = spec["shape"]
-        self.mean = spec["mean"]
-        self.std = spec["std"]
-        self.crop_pct = spec.get("crop_pct") or 1.0
-        self.resample = _INTERPOLATION[spec.get("interpolation") or "bilinear"]
-
-    def __repr__(self) -> str:
-        return (
-            f"preprocess({self.model}: resize {int(self.height / self.crop_pct)}, crop {self.height}x{self.width}, "
-            f"mean={self.mean}, std={self.std})"
-        )
-
-    def __call__(self, image: Any) -> Any:
-        import numpy as np
-        import torch
-        from PIL import Image
-
-        if not isinstance(image, Image.Image):
-            array = np.asarray(image)
-            if array.dtype != np.uint8 or array.ndim not in (2, 3):
-                raise ValueError(
-                    f"{self.model}: preprocess takes a PIL image or a uint8 array (H, W[, C]); "
-                    f"got {array.dtype} with shape {array.shape}"
-                )
-            image = Image.fromarray(array)
-        image = image.convert("RGB")
-        # Resize the shorter side so that the center crop covers crop_pct of it (timm's rule).
-        scale = max(self.height, self.width) / self.crop_pct
-        w, h = image.size
-        ratio = scale / min(w, h)
-        image = image.resize((max(1, round(w * ratio)), max(1, round(h * ratio))), resample=self.resample)
-        w, h = image.size
-        left, top = (w - self.width) // 2, (h - self.height) // 2
-        image = image.crop((left, top, left + self.width, top + self.height))
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        return (x - mean) / std
+        out = module(*get_adapter(info.adapter).example_inputs(info))
+    shapes = [list(o.shape) for o in out] if isinstance(out, tuple) else list(out.shape)
+    return shapes, count_params(module)
 
 
 def preprocess(model_id: str, *, registries: Registries = None) -> Callable[[Any], Any]:
@@ -223,14 +274,6 @@ def preprocess(model_id: str, *, registries: Registries = None) -> Callable[[Any
     weights expect.
     """
     return preprocess_for(load_catalog(registries).info(model_id))
-
-
-def preprocess_for(info: ModelInfo) -> Callable[[Any], Any]:
-    """:func:`preprocess` for a resolved :class:`ModelInfo`."""
-    spec = info.input or {}
-    if not spec.get("shape") or spec.get("mean") is None:
-        raise WeightsError(f"{info.id} has no image input spec (it is a {info.modality} model); use zoo.tokenizer for text")
-    return _Preprocess(spec, info.id)
 
 
 def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | None = None) -> Any:

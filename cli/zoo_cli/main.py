@@ -24,6 +24,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.RegistryError, 2),
     (errors.InvalidModelIdError, 2),
     (errors.StageNotFoundError, 2),
+    (errors.StageMismatchError, 2),
     (errors.ModelNotFoundError, 3),
     (errors.VersionNotFoundError, 3),
     (errors.NotCachedError, 3),
@@ -210,7 +211,10 @@ def _info_text(m: zoo.ModelInfo) -> None:
     rows = []
     for f in m.files:
         src = f["source"]
-        origin = f"hf:{src['hf']}@{src['revision'][:10]}" if "hf" in src else src["url"]
+        if "pypi" in src:
+            origin = f"pypi:{src['pypi']['package']}=={src['pypi']['version']}"
+        else:
+            origin = f"hf:{src['hf']}@{src['revision'][:10]}" if "hf" in src else src["url"]
         pin = f["sha256"][:16] + "…" if f.get("sha256") else "{}:{} (weak)".format(*next(iter(f["hash"].items())))
         rows.append([f["path"], f"{f['size']:,}" if f.get("size") else "unknown", pin, origin])
     _render.table(["path", "bytes", "hash", "source"], rows)
@@ -267,48 +271,50 @@ def info_cmd(ctx: click.Context, model_id: str, as_json: bool) -> None:
 
 @cli.command("stages")
 @click.argument("model_id")
+@click.option("--all", "show_all", is_flag=True, help="Every measured cut point, not only the main stages.")
 @click.option(
     "--params",
     "measure",
     is_flag=True,
-    help="Build the architecture (random weights, nothing downloaded) and report each cut's exact output shape and parameter count.",
+    help="Build each cut (random weights, nothing downloaded) and report its exact output shape and parameter count.",
 )
 @_json_option
 @click.pass_context
-def stages_cmd(ctx: click.Context, model_id: str, measure: bool, as_json: bool) -> None:
-    """List where a model can be cut: stage, channels, stride, output size."""
+def stages_cmd(ctx: click.Context, model_id: str, show_all: bool, measure: bool, as_json: bool) -> None:
+    """List where a model can be cut: stage, channels, stride, output size (derived from the architecture)."""
     info = zoo.info(model_id, registries=_registries(ctx))
     spec = info.input or {}
-    shape = spec.get("shape")
     rows = []
-    for stage in info.stages:
-        row: dict[str, Any] = {"stage": stage["name"], "channels": stage["channels"], "stride": stage["stride"]}
-        if shape and len(shape) == 3:
-            row["approx_size"] = [shape[1] // stage["stride"], shape[2] // stage["stride"]]
-        rows.append(row)
-    if measure:
-        from zoo import features
+    for stage in zoo.stages(info.id, all=show_all, registries=_registries(ctx)):
+        row: dict[str, Any] = {
+            "name": stage.name,
+            "channels": stage.channels,
+            "stride": stage.stride,
+            "output": list(stage.shape) if stage.shape is not None else None,
+            "aliases": list(stage.aliases),
+            "main": stage.main,
+        }
+        if measure:
+            from zoo import features
 
-        for row in rows:
-            out_shape, params = features.measure_stage(info.id, row["stage"], registries=_registries(ctx))
-            row["output_shape"] = out_shape
+            out_shape, params = features.measure_stage(info.id, stage.name, registries=_registries(ctx))
+            row["output"] = out_shape[1:]
             row["params"] = params
-        rows.append({"stage": "(whole model)", "params": info.params})
+        rows.append(row)
     if as_json:
-        _render.emit_json({"model": info.id, "input": spec, "stages": rows})
+        _render.emit_json({"model": info.id, "input": spec, "params": info.params, "stages": rows})
         return
-    click.echo(f"{info.id}  input {shape or spec}")
-    columns = ["stage", "channels", "stride", "output" if measure else "size (approx.)"] + (["params"] if measure else [])
+    click.echo(f"{info.id}  input {spec.get('shape') or spec}")
+    columns = ["stage", "channels", "stride", "output"] + (["params"] if measure else [])
     table_rows = []
     for row in rows:
-        if row["stage"] == "(whole model)":
-            table_rows.append([row["stage"], "", "", "", _render.human_count(row["params"]) if row["params"] else "-"])
-            continue
-        size = "x".join(map(str, row["output_shape"])) if measure else ("x".join(map(str, row["approx_size"])) if "approx_size" in row else "-")
-        cells = [row["stage"], str(row["channels"]), str(row["stride"]), size]
+        name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
+        cells = [name, str(row["channels"]), str(row["stride"]), "x".join(map(str, row["output"])) if row["output"] else "-"]
         if measure:
-            cells.append(_render.human_count(row["params"]))
+            cells.append(_render.human_count(row["params"]) if row["params"] else "-")
         table_rows.append(cells)
+    if measure:
+        table_rows.append(["(whole model)", "", "", "", _render.human_count(info.params) if info.params else "-"])
     _render.table(columns, table_rows)
 
 
@@ -319,9 +325,14 @@ def registry_group() -> None:
 
 @registry_group.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also build every version's architecture (no weights) and check its stages: list against the derived stages.",
+)
 @_json_option
 @click.pass_context
-def validate_cmd(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+def validate_cmd(ctx: click.Context, paths: tuple[str, ...], deep: bool, as_json: bool) -> None:
     """Validate registry YAML files or folders together.
 
     Exits 0 when they are valid, else 2 after listing every problem with its
@@ -337,12 +348,26 @@ def validate_cmd(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> N
             for issue in exc.issues:
                 click.echo(f"  {issue}", err=True)
         ctx.exit(2)
+    if deep:
+        from zoo import features
+
+        problems = features.check_registry_stages(list(paths))
+        if problems:
+            if as_json:
+                _render.emit_json({"ok": False, "stages": problems})
+            else:
+                click.echo(f"{len(problems)} stage problem(s) found:", err=True)
+                for problem in problems:
+                    click.echo(f"  {problem['file']}: {problem['model']}: {problem['message']}", err=True)
+            ctx.exit(2)
+        counts["stages_checked"] = len(features.registry_versions(list(paths)))
     if as_json:
         _render.emit_json({"ok": True, **counts})
     else:
         click.echo(
             f"ok: {counts['files']} files, {counts['models']} models, "
             f"{counts['versions']} versions, {counts['files_pinned']} pinned files"
+            + (f"; stages of {counts['stages_checked']} versions match their architectures" if deep else "")
         )
 
 
@@ -560,7 +585,11 @@ def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], sho
 
 @cli.command("export")
 @click.argument("model_id")
-@click.option("--until", help="The stage to cut after (see 'zoo stages'); default: the whole feature trunk.")
+@click.option(
+    "--until",
+    help="The stage to cut after (see 'zoo stages'), or several, comma-separated (one output each); "
+    "default: the whole feature trunk.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .onnx file (default: NAME-STAGE.onnx here).")
 @click.option("--head", is_flag=True, help="Export the whole model with its classifier.")
 @click.option("--vocab", type=click.IntRange(min=1), help="Word vectors: keep the N most frequent words.")
@@ -595,8 +624,9 @@ def export_cmd(
     from zoo.exporter import export
 
     batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
+    stages: str | list[str] | None = [s.strip() for s in until.split(",")] if until and "," in until else until
     result = export(
-        model_id, until, output, head=head, vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
+        model_id, stages, output, head=head, vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
         exporter=exporter, use_cache=not no_cache, registries=_registries(ctx), offline=offline,
     )
     if as_json:

@@ -1,51 +1,46 @@
-"""Framework adapters: turn a model version's cached files into a torch module.
+"""Framework adapters: one class per framework behind one contract (:class:`Adapter`).
 
-One private module per framework, each with the same small interface::
-
-    build(info, folder, stage, *, head=False) -> torch.nn.Module
-
-``info`` is the :class:`zoo.registry.ModelInfo` of the version, ``folder`` the
-pulled folder (None builds the architecture with random weights, for shape
-checks), ``stage`` the registry stage dict to cut at (None with ``head=True``
-keeps the whole model). The returned module is in eval mode and carries
-``zoo_model``, ``zoo_stage`` and ``zoo_input`` attributes.
-
-Adapters are imported only when used: they import torch and friends.
+The adapters zoo knows are the rows of :data:`zoo._plugins.ADAPTERS`;
+``get_adapter(name)`` imports the implementing class on first use (adapters
+import torch and friends) and returns its single instance. The contract is
+documented in :mod:`zoo.adapters._base`.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
+from zoo._plugins import ADAPTERS
 from zoo.errors import MissingDependencyError
 
-__all__ = ["get_adapter", "ADAPTER_MODULES"]
+__all__ = ["get_adapter"]
 
-ADAPTER_MODULES = {
-    "timm": "zoo.adapters._timm",
-    "torchvision": "zoo.adapters._torchvision",
-    "transformers": "zoo.adapters._transformers",
-    "onnx": "zoo.adapters._onnx",
-    "word-vectors": "zoo.adapters._word_vectors",
-    "caffe": "zoo.adapters._caffe",
-}
-
-_EXTRA = {"timm": "torch", "torchvision": "torch", "transformers": "torch", "onnx": "onnx", "word-vectors": "torch", "caffe": "onnx"}
+_INSTANCES: dict[str, Any] = {}
 
 
-def get_adapter(name: str) -> ModuleType:
-    """Returns the adapter module for ``name`` (``timm``, ``torchvision``, ...)."""
-    module = ADAPTER_MODULES.get(name)
-    if module is None:
+def get_adapter(name: str) -> Any:
+    """Returns the adapter registered as ``name`` (``timm``, ``torchvision``, ...).
+
+    Raises:
+        MissingDependencyError: No such adapter, or its framework is not installed
+            (names the pip extra that installs it).
+    """
+    if name in _INSTANCES:
+        return _INSTANCES[name]
+    spec = ADAPTERS.get(name)
+    if spec is None:
         raise MissingDependencyError(
-            f"no loader for adapter {name!r} yet (known: {', '.join(ADAPTER_MODULES)}); "
+            f"no loader for adapter {name!r} (known: {', '.join(ADAPTERS)}); "
             "the model can be pulled but not loaded as a module"
         )
+    module_name, _, class_name = spec.target.partition(":")
     try:
-        return importlib.import_module(module)
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"the {name} adapter needs {exc.name or 'a missing package'}: "
-            f"pip install 'zoo[{_EXTRA.get(name, 'all')}]'"
+            f"the {name} adapter needs {exc.name or 'a missing package'}: pip install 'zoo[{spec.extra}]'"
         ) from exc
+    adapter = getattr(module, class_name)(spec)
+    _INSTANCES[name] = adapter
+    return adapter

@@ -1,9 +1,15 @@
 """Models that come as Caffe files: ``deploy.prototxt`` + ``.caffemodel``, converted to ONNX by :mod:`zoo.caffe`.
 
+The prototxt is the architecture: every top blob is a stage (measured by
+:func:`zoo.caffe.stages_of`); the main ones are the last blob at each
+resolution. Deriving them needs only the prototxt, which is fetched alone
+through the resolver (cache, locks, mirrors, checks) when the model is not
+pulled yet.
+
 ``build`` returns an ONNX Runtime callable (:class:`zoo.adapters._onnx.OnnxStage`)
-over the converted graph, cut at the stage's top blob; ``reference`` returns
-the independent torch interpretation (:class:`zoo.caffe.TorchNet`) of the same
-cut, for the exporter's parity check.
+over the converted graph, cut at the stages' top blobs; the exporter's parity
+reference is :class:`zoo.caffe.TorchNet`, an independent interpretation of
+the same layers with torch.
 
 The version's ``arch`` names its prototxt among its files (else the first
 ``.prototxt`` is used). ``arch_args: {channel_order: bgr}`` (the default)
@@ -17,9 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo._stages import Stage, StageSet
+from zoo.adapters._base import Cut, tag
+from zoo.adapters._onnx import OnnxNativeAdapter, OnnxStage
 from zoo.errors import WeightsError
 
-__all__ = ["build", "reference"]
+__all__ = ["CaffeAdapter"]
 
 
 def _file(info: Any, suffix: str, preferred: str | None = None) -> dict[str, Any]:
@@ -42,60 +51,59 @@ def _rgb_input(info: Any) -> bool:
     return order == "bgr"
 
 
-def _cached_prototxt(info: Any, file: dict[str, Any]) -> Path:
-    """The prototxt alone, from the cache or fetched by itself (the caffemodel is not needed for shapes)."""
-    from zoo import _settings
-    from zoo._hashing import Expected
-    from zoo.cache import Cache
-
-    cache = Cache()
-    sha256 = cache.recall(file)
-    if sha256 is not None and cache.has_blob(sha256):
-        return cache.blob_path(sha256)
-    url = file["source"].get("url")
-    if _settings.offline() or not url:
-        raise WeightsError(
-            f"{info.id}: building the architecture needs its prototxt {file['path']}, which is not in the cache; "
-            f"run 'zoo pull {info.id}' first"
-        )
-    from zoo.download import fetch_url
-
-    result = fetch_url(url, cache, Expected.of(file, sha256), label=f"{info.id}: {file['path']}")
-    return cache.blob_path(result.sha256)
+def _until(cut: Cut) -> str | list[str] | None:
+    if cut.head or not cut.stages:
+        return None
+    return cut.names[0] if len(cut.names) == 1 else list(cut.names)
 
 
-def _net(info: Any, folder: Path | None) -> Any:
-    from zoo.caffe import load_net, random_weights
+class CaffeAdapter(OnnxNativeAdapter):
+    """BVLC-style Caffe models (``arch`` names the deploy prototxt)."""
 
-    prototxt = _file(info, ".prototxt", info.arch)
-    if folder is None:
-        # No weights: random ones of the right shapes, for shape and parameter checks.
-        return random_weights(load_net(_cached_prototxt(info, prototxt)))
-    return load_net(folder / prototxt["path"], folder / _file(info, ".caffemodel")["path"])
+    export_kind = "caffe"
 
+    def stage_files(self, info: Any) -> list[str] | None:
+        return [_file(info, ".prototxt", info.arch)["path"]]
 
-def _until(stage: dict[str, Any] | None, head: bool) -> str | None:
-    return None if head or stage is None else stage["name"]
+    def _prototxt(self, info: Any, folder: Path | None) -> Path:
+        """The prototxt: in ``folder`` when pulled, else fetched alone (the caffemodel is not needed for shapes)."""
+        path = _file(info, ".prototxt", info.arch)["path"]
+        if folder is None or not (folder / path).is_file():
+            from zoo.resolve import pull_version
 
+            folder = pull_version(info, paths=[path])
+        return folder / path
 
-def build(info: Any, folder: Path | None, stage: dict[str, Any] | None, *, head: bool = False) -> Any:
-    """Converts the version's Caffe files to ONNX, cut at the stage's top blob, and opens it with ONNX Runtime."""
-    from zoo.adapters._onnx import OnnxStage
-    from zoo.caffe import to_onnx
+    def _net(self, info: Any, folder: Path | None, weights: bool) -> Any:
+        from zoo.caffe import load_net, random_weights
 
-    until = _until(stage, head)
-    model = to_onnx(_net(info, folder), until=until, rgb_input=_rgb_input(info))
-    return OnnxStage(model, model.graph.output[0].name, info, stage if until else None)
+        prototxt = self._prototxt(info, folder)
+        if not weights or folder is None:
+            # No weights: random ones of the right shapes, for shape and parameter checks.
+            return random_weights(load_net(prototxt))
+        return load_net(prototxt, folder / _file(info, ".caffemodel")["path"])
 
+    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+        from zoo.caffe import load_net, stages_of
 
-def reference(info: Any, folder: Path | None, stage: dict[str, Any] | None, *, head: bool = False) -> Any:
-    """The same cut as :func:`build`, computed by torch layer by layer (independent of the ONNX graph)."""
-    from zoo.caffe import TorchNet
+        found = stages_of(load_net(self._prototxt(info, folder)))
+        stages = []
+        for i, s in enumerate(found):
+            nxt = found[i + 1] if i + 1 < len(found) else None
+            main = nxt is None or nxt["stride"] != s["stride"]
+            stages.append(Stage(s["name"], int(s["channels"]), int(s["stride"]), (), None, main))
+        return StageSet(info.id, tuple(stages))
 
-    until = _until(stage, head)
-    module = TorchNet(_net(info, folder), until, rgb_input=_rgb_input(info))
-    module.eval()
-    module.zoo_model = info.id
-    module.zoo_stage = dict(stage) if until and stage else None
-    module.zoo_input = dict(info.input) if info.input else None
-    return module
+    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> OnnxStage:
+        """Converts the version's Caffe files to ONNX, cut at the stages' top blobs, and opens it with ONNX Runtime."""
+        from zoo.caffe import to_onnx
+
+        self.check_options(info, options)
+        model = to_onnx(self._net(info, folder, weights=True), until=_until(cut), rgb_input=_rgb_input(info))
+        return tag(OnnxStage(model, [o.name for o in model.graph.output]), info, cut)
+
+    def reference(self, info: Any, folder: Path | None, cut: Cut, module: Any) -> Any:
+        """The same cut computed by torch layer by layer (:class:`zoo.caffe.TorchNet`, independent of the ONNX graph)."""
+        from zoo.caffe import TorchNet
+
+        return tag(TorchNet(self._net(info, folder, weights=True), _until(cut), rgb_input=_rgb_input(info)), info, cut)

@@ -1,4 +1,4 @@
-"""What every torch adapter shares: safe weight loading, key checks, the stage wrapper."""
+"""What every torch adapter shares: safe weight loading, key checks, building without a second copy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from zoo.errors import WeightsError
 
-__all__ = ["read_state_dict", "load_weights", "build_with_weights", "on_meta", "tag", "weights_file"]
+__all__ = ["read_state_dict", "load_weights", "build_with_weights", "on_meta", "weights_file", "on_meta_device"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
@@ -115,10 +115,14 @@ def build_with_weights(
     return model
 
 
-def tag(module: torch.nn.Module, info: Any, stage: dict[str, Any] | None) -> torch.nn.Module:
-    """Marks a module with where it came from, and puts it in eval mode."""
-    module.eval()
-    module.zoo_model = info.id  # type: ignore[assignment]
-    module.zoo_stage = dict(stage) if stage else None  # type: ignore[assignment]
-    module.zoo_input = dict(info.input) if info.input else None  # type: ignore[assignment]
-    return module
+def on_meta_device(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """Builds a module on the meta device (no memory, no init) to read its structure and shapes.
+
+    Some builders compute values from tensors while constructing (torchvision's
+    RegNet), which the meta device cannot do: those are built on the CPU.
+    """
+    try:
+        with torch.device("meta"):
+            return factory()
+    except (NotImplementedError, RuntimeError):
+        return factory()

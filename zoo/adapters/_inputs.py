@@ -1,0 +1,145 @@
+"""Inputs for models: the image transform, example inputs for tracing, parity inputs.
+
+Shared by every adapter (the exporter's parity check and the shape
+measurements run on these) and by :func:`zoo.preprocess`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import WeightsError
+
+__all__ = ["natural_image", "preprocess_for", "example_inputs", "vision_inputs", "text_inputs", "SENTENCES"]
+
+SENTENCES = (
+    "A man is playing a guitar on the street.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Pretrained backbones make transfer learning cheap.",
+)
+
+
+def natural_image(size: tuple[int, int] = (256, 320), seed: int = 0) -> Any:
+    """A natural-looking test image made in code (uint8, H x W x 3): sky, sun, hills, texture.
+
+    Real photographs have smooth gradients, edges and texture, which random
+    noise lacks; parity on such an image exercises the value ranges a real
+    input produces.
+    """
+    import numpy as np
+
+    h, w = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 3), np.float32)
+    sky = 1.0 - y / h
+    img[..., 0] = 90 + 80 * sky
+    img[..., 1] = 140 + 70 * sky
+    img[..., 2] = 200 + 55 * sky
+    sun = (x - 0.75 * w) ** 2 + (y - 0.25 * h) ** 2 < (0.08 * min(h, w)) ** 2
+    img[sun] = (255, 230, 120)
+    hill = y > 0.6 * h + 0.08 * h * np.sin(x / w * 6.0)
+    img[hill] = np.stack([40 + 30 * np.sin(x[hill] / 7.0), 120 + 40 * np.cos(y[hill] / 5.0), 50 + 0 * x[hill]], -1)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+_INTERPOLATION = {"nearest": 0, "bilinear": 2, "bicubic": 3}  # PIL.Image.Resampling values
+
+
+class _Preprocess:
+    """Image -> normalized tensor (C, H, W): resize, center crop, scale to [0, 1], normalize."""
+
+    def __init__(self, spec: dict[str, Any], model: str):
+        self.model = model
+        channels, self.height, self.width = spec["shape"]
+        self.mean = spec["mean"]
+        self.std = spec["std"]
+        self.crop_pct = spec.get("crop_pct") or 1.0
+        self.resample = _INTERPOLATION[spec.get("interpolation") or "bilinear"]
+
+    def __repr__(self) -> str:
+        return (
+            f"preprocess({self.model}: resize {int(self.height / self.crop_pct)}, crop {self.height}x{self.width}, "
+            f"mean={self.mean}, std={self.std})"
+        )
+
+    def __call__(self, image: Any) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            array = np.asarray(image)
+            if array.dtype != np.uint8 or array.ndim not in (2, 3):
+                raise ValueError(
+                    f"{self.model}: preprocess takes a PIL image or a uint8 array (H, W[, C]); "
+                    f"got {array.dtype} with shape {array.shape}"
+                )
+            image = Image.fromarray(array)
+        image = image.convert("RGB")
+        # Resize the shorter side so that the center crop covers crop_pct of it (timm's rule).
+        scale = max(self.height, self.width) / self.crop_pct
+        w, h = image.size
+        ratio = scale / min(w, h)
+        image = image.resize((max(1, round(w * ratio)), max(1, round(h * ratio))), resample=self.resample)
+        w, h = image.size
+        left, top = (w - self.width) // 2, (h - self.height) // 2
+        image = image.crop((left, top, left + self.width, top + self.height))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        return (x - mean) / std
+
+
+def preprocess_for(info: Any) -> Callable[[Any], Any]:
+    """The image transform of a resolved :class:`~zoo.registry.ModelInfo` (see :func:`zoo.preprocess`)."""
+    spec = info.input or {}
+    if not spec.get("shape") or spec.get("mean") is None:
+        raise WeightsError(f"{info.id} has no image input spec (it is a {info.modality} model); use zoo.tokenizer for text")
+    return _Preprocess(spec, info.id)
+
+
+def example_inputs(info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
+    """Zero inputs of the registry's input shape: an image batch, or token ids and a mask."""
+    import torch
+
+    spec = info.input or {}
+    if info.modality == "vision":
+        return (torch.zeros(batch, *spec["shape"]),)
+    ids = torch.ones(batch, seq_len, dtype=torch.long)
+    return ids, torch.ones(batch, seq_len, dtype=torch.long)
+
+
+def vision_inputs(info: Any, batch: int) -> list[tuple[Any, ...]]:
+    """Parity inputs for an image model: a random batch, a natural-looking image, one random image."""
+    import torch
+
+    c, h, w = info.input["shape"]
+    gen = torch.Generator().manual_seed(0)
+    natural = preprocess_for(info)(natural_image()).unsqueeze(0)
+    return [(torch.randn(batch, c, h, w, generator=gen),), (natural,), (torch.randn(1, c, h, w, generator=gen),)]
+
+
+def text_inputs(info: Any, folder: Path | None, vocab: int) -> list[tuple[Any, ...]]:
+    """Parity inputs for a text encoder: real sentences through its tokenizer (if pinned), random ids with padding."""
+    import torch
+
+    inputs: list[tuple[Any, ...]] = []
+    spec = info.input or {}
+    if folder is not None and spec.get("tokenizer"):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+        batch = tok(list(SENTENCES), padding=True, return_tensors="pt")
+        inputs.append((batch["input_ids"], batch["attention_mask"]))
+        one = tok(SENTENCES[:1], return_tensors="pt")
+        inputs.append((one["input_ids"], one["attention_mask"]))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, max(2, min(vocab, 1000)), (2, 13), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    inputs.append((ids, mask))
+    return inputs
