@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import timm
+import numpy as np
 import torch
 
 import zoo
@@ -182,3 +183,27 @@ def test_real_features_at_a_cut_differ_from_random_init(zoo_env, monkeypatch) ->
     assert out.shape == (2, 112, 15, 15)
     torch.testing.assert_close(out, expected)
     assert ((out - rand).norm() / out.norm()) > 0.5
+
+
+@pytest.mark.slow
+def test_real_weights_every_stage_and_an_export_with_parity(zoo_env, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """Cut at every derived stage at once, then export two stages as one ONNX file, checked on real photos too."""
+    import onnxruntime as ort
+
+    _adopt_real_file()
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    x = _photos()
+    names = [s.name for s in zoo.stages(MODEL)]
+    assert names == ["blocks.0", "blocks.1", "blocks.2", "blocks.4", "blocks.6"]
+    full = zoo.load(MODEL, head=True)
+    with torch.no_grad():
+        outs = zoo.load(MODEL, until=names)(x)
+        expected = full.forward_intermediates(x, indices=list(range(5)), intermediates_only=True)
+    for out, want in zip(outs, expected):
+        torch.testing.assert_close(out, want)
+    result = zoo.export(MODEL, ["blocks.4", "blocks.6"], tmp_path / "lite1.onnx")
+    assert result.parity.ok and list(result.outputs) == ["blocks.4", "blocks.6"]
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    onnx_outs = session.run(None, {"image": x.numpy()})
+    for got, want in zip(onnx_outs, outs[3:]):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-3, atol=1e-4)

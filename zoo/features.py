@@ -21,7 +21,6 @@ from zoo.adapters._base import Cut
 from zoo.adapters._inputs import preprocess_for
 from zoo.errors import WeightsError
 from zoo.registry import ModelInfo, load_catalog
-from zoo.resolve import pull
 
 __all__ = [
     "Stage",
@@ -235,11 +234,9 @@ def load_vectors(
         >>> kv.most_similar("king", topn=3)  # doctest: +SKIP
     """
     info = load_catalog(registries).info(model_id)
-    if info.adapter != "word-vectors":
-        raise ValueError(f"{info.id} is a {info.adapter} model, not word vectors; use zoo.load")
-    from zoo.adapters._word_vectors import cached_vectors
-
-    kv = cached_vectors(info, pull(info.id, registries=registries, offline=offline))
+    adapter = get_adapter(info.adapter)
+    adapter.keyed_vectors(info, None)  # refuses models that are not word vectors, before any download
+    kv = adapter.keyed_vectors(info, pull_info(info, offline=offline))
     return kv.trimmed(vocab) if vocab is not None else kv
 
 
@@ -286,7 +283,7 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
         )
     from transformers import AutoTokenizer
 
-    folder: Path = pull(info.id, registries=registries, offline=offline)
+    folder: Path = pull_info(info, offline=offline)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     if spec.get("max_length"):
         tok.model_max_length = spec["max_length"]

@@ -16,6 +16,7 @@ exporter how to turn that into ONNX and how to check it:
 ``reference``          the independent implementation parity compares with
 ``export_metadata``    extra ``zoo.*`` metadata for the file
 ``after_pull``         work after the files are verified (conversions)
+``keyed_vectors``      word vectors only: the vocabulary and matrix
 =====================  ====================================================
 
 :class:`TorchAdapter` implements the export half for every adapter whose
@@ -133,14 +134,18 @@ class Adapter:
         key = _stages.cache_key(info, self.spec)
         found = _stages.load_cached(info.id, key)
         if found is None:
-            needed = self.stage_files(info) if self.spec.file_defined else []
-            if folder is None and needed != []:
-                from zoo.resolve import pull_version
-
-                folder = pull_version(info, paths=needed)
-            found = self.derive_stages(info, folder)
+            found = self.derive_stages(info, self.architecture_folder(info, folder))
             _stages.store(key, found)
         return found.with_aliases(info.stages)
+
+    def architecture_folder(self, info: Any, folder: Path | None) -> Path | None:
+        """``folder``, or for file-defined architectures a folder holding just the files they are read from."""
+        needed = self.stage_files(info) if self.spec.file_defined else []
+        if folder is not None or needed == []:
+            return folder
+        from zoo.resolve import pull_version
+
+        return pull_version(info, paths=needed)
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
         """Derives the stages from the built architecture (no weights)."""
@@ -163,6 +168,10 @@ class Adapter:
 
     def after_pull(self, info: Any, folder: Path) -> None:
         """Work to do once the files are verified (default: none)."""
+
+    def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
+        """The version as :class:`zoo.vectors.KeyedVectors` (word-vector adapters; None folder: only check)."""
+        raise ValueError(f"{info.id} is a {self.name} model, not word vectors; use zoo.load")
 
     # ---- export --------------------------------------------------------------
 

@@ -69,9 +69,7 @@ class CaffeAdapter(OnnxNativeAdapter):
         """The prototxt: in ``folder`` when pulled, else fetched alone (the caffemodel is not needed for shapes)."""
         path = _file(info, ".prototxt", info.arch)["path"]
         if folder is None or not (folder / path).is_file():
-            from zoo.resolve import pull_version
-
-            folder = pull_version(info, paths=[path])
+            folder = self.architecture_folder(info, None)
         return folder / path
 
     def _net(self, info: Any, folder: Path | None, weights: bool) -> Any:

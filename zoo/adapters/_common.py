@@ -11,7 +11,7 @@ import torch
 
 from zoo.errors import WeightsError
 
-__all__ = ["read_state_dict", "load_weights", "build_with_weights", "on_meta", "weights_file", "on_meta_device"]
+__all__ = ["read_state_dict", "load_weights", "build_with_weights", "on_meta", "weights_file", "on_meta_device", "without_inplace"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
@@ -126,3 +126,16 @@ def on_meta_device(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
             return factory()
     except (NotImplementedError, RuntimeError):
         return factory()
+
+
+def without_inplace(model: torch.nn.Module) -> torch.nn.Module:
+    """Turns off in-place activations, so an earlier stage's output is not overwritten by a later layer.
+
+    ``ReLU(inplace=True)`` after ``bn1`` rewrites ``bn1``'s output tensor: a
+    model returning both would return the activated values twice. Values are
+    unchanged; only a few buffers are no longer reused.
+    """
+    for module in model.modules():
+        if isinstance(getattr(module, "inplace", None), bool):
+            module.inplace = False
+    return model

@@ -162,10 +162,10 @@ class OnnxAdapter(OnnxNativeAdapter):
         return [onnx_file(info)]
 
     def _model(self, info: Any, folder: Path | None) -> Any:
+        """The graph (its file is its architecture and its weights: fetched even for ``pretrained=False``)."""
         import onnx
 
-        if folder is None:
-            raise WeightsError(f"{info.id}: an ONNX model cannot be built without its file; pull it first")
+        folder = self.architecture_folder(info, folder)
         return onnx.load(str(folder / onnx_file(info)))
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:

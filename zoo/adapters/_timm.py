@@ -21,7 +21,7 @@ import torch
 
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
-from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file
+from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file, without_inplace
 
 __all__ = ["TimmAdapter", "TimmStages"]
 
@@ -97,4 +97,5 @@ class TimmAdapter(TorchAdapter):
         order = [s.name for s in self.stages(info).stages]
         indices = [order.index(s.name) for s in cut.stages]
         model.prune_intermediate_layers(indices=indices, prune_head=True, prune_norm=True)
+        without_inplace(model)
         return tag(TimmStages(model, indices), info, cut)

@@ -26,7 +26,7 @@ import torchvision
 
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, main_flags, measure_module, stage_from_shape, tag
-from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file
+from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file, without_inplace
 
 __all__ = ["TorchvisionAdapter", "GraphStages"]
 
@@ -131,4 +131,4 @@ class TorchvisionAdapter(TorchAdapter):
         model = build_with_weights(lambda: self._create(info), state, info.id).eval()
         if cut.head:
             return tag(model, info, cut)
-        return tag(self._extract(model, list(cut.names)), info, cut)
+        return tag(self._extract(without_inplace(model), list(cut.names)), info, cut)

@@ -91,6 +91,9 @@ class WordVectorsAdapter(TorchAdapter):
     def after_pull(self, info: Any, folder: Path) -> None:
         cached_vectors(info, folder)
 
+    def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
+        return cached_vectors(info, folder) if folder is not None else None
+
     def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         """The embedding module, keeping the ``vocab`` most frequent words (all if None)."""
         self.check_options(info, options)
