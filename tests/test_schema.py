@@ -71,7 +71,7 @@ CASES = [
     ("revision short hash", _set(f"{F0}.source.revision", "7672686"), f"{F0}.source.revision", "revision_format"),
     ("http url", _set(f"{F0}.source", {"url": "http://download.pytorch.org/models/resnet50-19c8e357.pth"}), f"{F0}.source.url", "url_scheme"),
     ("both hf and url", _set(f"{F0}.source", {"hf": "timm/resnet50.a1_in1k", "revision": "767268603ca0cb0bfe326fa87277f19c419566ef", "file": "model.safetensors", "url": "https://example.org/x"}), f"{F0}.source", "source_kind"),
-    ("hf without revision", _set(f"{F0}.source", {"hf": "timm/resnet50.a1_in1k", "file": "model.safetensors"}), f"{F0}.source", "hf_source_incomplete"),
+    ("hf pinned by sha256 without revision", _set(f"{F0}.source", {"hf": "timm/resnet50.a1_in1k", "file": "model.safetensors"}), F0, "hub_with_hash"),
     ("bad hf repo", _set(f"{F0}.source.hf", "resnet50"), f"{F0}.source.hf", "hf_repo_format"),
     ("path escapes", _set(f"{F0}.path", "../model.safetensors"), f"{F0}.path", "path_format"),
     ("absolute path", _set(f"{F0}.path", "/etc/passwd"), f"{F0}.path", "path_format"),

@@ -14,9 +14,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["hash_file", "hash_prefix", "PipelinedHasher", "Expected", "CHUNK"]
+__all__ = ["hash_file", "hash_prefix", "PipelinedHasher", "Expected", "CHUNK", "TIERS", "STRONG_TIERS", "tier", "version_tier"]
 
 CHUNK = 1024 * 1024
+
+# Verification tiers, strongest first (shown in the 'verified' column).
+TIERS = ("sha256", "sha384", "prefix", "hub", "sha1", "md5")
+STRONG_TIERS = ("sha256", "sha384")
+
+
+def tier(file: dict[str, Any]) -> str:
+    """A file entry's verification tier (plain dict in, so the listing path needs no pydantic)."""
+    if file.get("sha256"):
+        return "sha256"
+    digest = file.get("hash") or {}
+    if "sha384" in digest:
+        return "sha384"
+    if "sha256_prefix" in digest:
+        return "prefix"
+    if digest:
+        return next(iter(digest))
+    return "hub"
+
+
+def version_tier(files: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
+    """A version's tier: its weakest file's (``weak (md5)`` / ``weak (sha1)`` spelled out for legacy hashes)."""
+    found = {tier(f) for f in files}
+    weakest = max(found, key=TIERS.index) if found else "sha256"
+    legacy = sorted(found & {"md5", "sha1"})
+    return f"weak ({', '.join(legacy)})" if legacy else weakest
 
 
 def _feed(path: str | os.PathLike[str], h: Any, limit: int | None, on_bytes: Callable[[int], None] | None) -> int:

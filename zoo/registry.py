@@ -624,9 +624,10 @@ def _size(version: dict[str, Any]) -> int:
 
 
 def _verification(version: dict[str, Any]) -> str:
-    """``sha256``, or ``weak (md5)`` / ``weak (sha1)`` when some file is pinned only by a legacy hash."""
-    weak = sorted({algo for f in version["files"] if not f.get("sha256") for algo in f.get("hash", {})})
-    return f"weak ({', '.join(weak)})" if weak else "sha256"
+    """The version's verification tier (see :func:`zoo._hashing.version_tier`)."""
+    from zoo._hashing import version_tier
+
+    return version_tier(version["files"])
 
 
 def _version_matches(

