@@ -12,6 +12,7 @@ import pytest
 import zoo
 from conftest import SHIPPED, shipped_model, write_registry
 from zoo import registry
+import zoo.registry._load  # noqa: F401 (patched below)
 from zoo.errors import ModelNotFoundError, RegistryError, VersionNotFoundError, ZooError
 from zoo.registry import load_catalog, parse_size, validate_paths
 
@@ -109,7 +110,7 @@ def test_python_tags_are_refused(tmp_path: Path) -> None:
 
 
 def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_MAX_REGISTRY_BYTES", 100)
+    monkeypatch.setattr(registry._load, "_MAX_REGISTRY_BYTES", 100)
     with pytest.raises(RegistryError) as info:
         validate_paths([SHIPPED / "resnet.yaml"])
     assert info.value.issues[0].code == "file_too_large"

@@ -1,0 +1,49 @@
+"""Load, merge, index and search the model registry.
+
+The registry is a set of YAML files, one per model family. Sources are merged
+in layers, later layers over earlier ones:
+
+1. the registry shipped with zoo (``registry/`` in a checkout,
+   ``zoo/registry_data`` in a wheel);
+2. each path in ``ZOO_REGISTRY`` (``os.pathsep``-separated files or folders);
+3. each path passed as ``registries=`` (the CLI's ``--registry``).
+
+Within one layer a name or alias defined twice is an error. A later layer may
+redefine a whole model by name (that is how a local registry pins or patches
+an entry); its aliases must still not collide with another model's.
+
+Validating YAML needs pydantic, which costs more than a ``zoo list`` may take.
+So the validated registry is kept as a small JSON index under
+``$ZOO_HOME/index/``, keyed by the path, size and mtime of every source file
+and by zoo's version; any edit to a registry file makes a new key, so the
+index is never stale. Listing, searching and ``info`` read only that index.
+
+The package's modules, each one job:
+
+* ``_views``: :class:`ModelSummary` and :class:`ModelInfo`, what callers get;
+* ``_load``: reading and validating YAML, merging layers, building the index data;
+* ``_catalog``: the JSON index on disk and :class:`Catalog` lookups;
+* ``_query``: :func:`list_models` filters and :func:`search` ranking;
+* ``_authoring``: reading an entry back as schema objects, adding one to a file.
+"""
+
+from zoo.registry._authoring import add_entry, get_entry
+from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401 (_CATALOGS: tests clear it)
+from zoo.registry._load import registry_files, validate_paths
+from zoo.registry._query import info, list_models, parse_size, search
+from zoo.registry._views import ModelInfo, ModelSummary
+
+__all__ = [
+    "Catalog",
+    "ModelSummary",
+    "ModelInfo",
+    "load_catalog",
+    "validate_paths",
+    "registry_files",
+    "list_models",
+    "search",
+    "info",
+    "get_entry",
+    "parse_size",
+    "add_entry",
+]

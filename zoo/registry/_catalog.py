@@ -1,0 +1,217 @@
+"""The catalog: the validated registry as a JSON index under ``$ZOO_HOME/index/``, and lookups in it."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo import _settings
+from zoo._ids import ModelId, parse_model_id
+from zoo._version import __version__
+from zoo.errors import (
+    ModelNotFoundError,
+    VersionNotFoundError,
+)
+from zoo.registry._load import _INDEX_FORMAT, _build_index, registry_files
+from zoo.registry._views import ModelInfo, ModelSummary, _size, _verification
+
+# How many index files (one per distinct set of sources) to keep.
+_KEEP_INDEXES = 8
+
+
+# --------------------------------------------------------------------------
+# The catalog (fast path: JSON index only)
+# --------------------------------------------------------------------------
+
+
+class Catalog:
+    """The merged registry, as read from the index.
+
+    Attributes:
+        models: Model name -> the model's registry data (JSON form) plus
+            ``family`` and ``registry_file``.
+        aliases: Alias -> model name.
+        files: The registry files this catalog was built from, in layer order.
+    """
+
+    def __init__(self, models: dict[str, dict[str, Any]], aliases: dict[str, str], files: list[str]):
+        self.models = models
+        self.aliases = aliases
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __contains__(self, model_id: object) -> bool:
+        if not isinstance(model_id, str):
+            return False
+        try:
+            self.resolve(model_id)
+        except (ModelNotFoundError, VersionNotFoundError, ValueError):
+            return False
+        return True
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Returns the known names closest to ``name``, best first."""
+        candidates = list(self.models) + list(self.aliases)
+        close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+        if not close:
+            # "resnet" should suggest resnet18/resnet50 even though it is short.
+            close = sorted(c for c in candidates if name and (name in c or c in name))[:n]
+        return list(dict.fromkeys(self.aliases.get(c, c) for c in close))
+
+    def resolve(self, model_id: str | ModelId) -> tuple[str, str]:
+        """Resolves ``[family/]name[@version]`` (or an alias) to (name, version).
+
+        Raises:
+            ModelNotFoundError: No such model; carries suggestions.
+            VersionNotFoundError: The model has no such version.
+            InvalidModelIdError: The id is malformed.
+        """
+        mid = model_id if isinstance(model_id, ModelId) else parse_model_id(model_id)
+        name = self.aliases.get(mid.name, mid.name)
+        record = self.models.get(name)
+        if record is None or (mid.family is not None and record["family"] != mid.family):
+            raise ModelNotFoundError(str(mid), self.suggest(mid.name))
+        version = mid.version or record["default"]
+        if version not in record["versions"]:
+            raise VersionNotFoundError(name, version, list(record["versions"]))
+        return name, version
+
+    def summary(self, name: str, version: str | None = None, score: float = 0.0) -> ModelSummary:
+        """Returns the :class:`ModelSummary` of one model version."""
+        record = self.models[name]
+        version = version or record["default"]
+        v = record["versions"][version]
+        return ModelSummary(
+            name=name,
+            version=version,
+            default=record["default"],
+            versions=tuple(record["versions"]),
+            family=record["family"],
+            task=record["task"],
+            modality=record["modality"],
+            architecture=record["architecture"],
+            adapter=v["adapter"],
+            license=v["license"],
+            params=v.get("params"),
+            size=_size(v),
+            aliases=tuple(record.get("aliases", ())),
+            tags=tuple(record.get("tags", ())),
+            verification=_verification(v),
+            size_known=all(f.get("size") for f in v["files"]),
+            score=score,
+        )
+
+    def info(self, model_id: str | ModelId) -> ModelInfo:
+        """Returns the :class:`ModelInfo` of ``model_id`` (default version if none)."""
+        name, version = self.resolve(model_id)
+        record = self.models[name]
+        v = record["versions"][version]
+        return ModelInfo(
+            name=name,
+            version=version,
+            default=record["default"],
+            versions=tuple(record["versions"]),
+            family=record["family"],
+            registry_file=record["registry_file"],
+            task=record["task"],
+            modality=record["modality"],
+            architecture=record["architecture"],
+            description=record.get("description"),
+            paper=record["paper"],
+            aliases=tuple(record.get("aliases", ())),
+            tags=tuple(record.get("tags", ())),
+            adapter=v["adapter"],
+            arch=v["arch"],
+            arch_args=dict(v.get("arch_args", {})),
+            license=v["license"],
+            dataset=v.get("dataset"),
+            version_description=v.get("description"),
+            version_paper=v.get("paper"),
+            version_tags=tuple(v.get("tags", ())),
+            params=v.get("params"),
+            size=_size(v),
+            metrics=tuple(v.get("metrics", ())),
+            input=v.get("input"),
+            stages=tuple(v.get("stages", ())),
+            files=tuple(v["files"]),
+            verification=_verification(v),
+            weights_layout=v.get("weights_layout"),
+        )
+
+
+def _layers(registries: Sequence[str | os.PathLike[str]] | None) -> list[list[Path]]:
+    layers = [registry_files(_settings.shipped_registry())]
+    for extra in [*_settings.extra_registries(), *(Path(r) for r in registries or ())]:
+        layers.append(registry_files(Path(extra)))
+    return layers
+
+
+def _fingerprint(layers: Sequence[Sequence[Path]]) -> str:
+    parts: list[Any] = [_INDEX_FORMAT, __version__]
+    for layer in layers:
+        row = []
+        for path in layer:
+            try:
+                st = path.stat()
+                row.append([str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino])
+            except OSError:
+                row.append([str(path), None])
+        parts.append(row)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _write_index(folder: Path, path: Path, index: dict[str, Any]) -> None:
+    """Writes the index atomically; a cache that cannot be written is skipped."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+        old = sorted(folder.glob("registry-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[_KEEP_INDEXES:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        # The index only saves time; a read-only home must not break listing.
+        pass
+
+
+_CATALOGS: dict[str, Catalog] = {}
+
+
+def load_catalog(registries: Sequence[str | os.PathLike[str]] | None = None) -> Catalog:
+    """Returns the merged registry: shipped, then ``ZOO_REGISTRY``, then ``registries``.
+
+    Reads the JSON index when it matches the sources, else validates the YAML
+    and writes a new index.
+
+    Raises:
+        RegistryError: A source file is malformed; lists every problem.
+    """
+    layers = _layers(registries)
+    key = _fingerprint(layers)
+    cached = _CATALOGS.get(key)
+    if cached is not None:
+        return cached
+    folder = _settings.home() / "index"
+    path = folder / f"registry-{key[:32]}.json"
+    index = None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            index = json.load(fh)
+        if index.get("format") != _INDEX_FORMAT:
+            index = None
+    except (OSError, ValueError):
+        index = None
+    if index is None:
+        index = _build_index(layers)
+        _write_index(folder, path, index)
+    catalog = Catalog(index["models"], index["aliases"], [str(p) for layer in layers for p in layer])
+    _CATALOGS[key] = catalog
+    return catalog
