@@ -409,3 +409,40 @@ def test_one_adapter_contract() -> None:
         text = (REPO / module).read_text()
         assert not re.search(r"adapter\s*(==|!=|in)\s*[\"'(]", text), module
         assert not re.search(r"[\"'](timm|torchvision|transformers|onnx|caffe)[\"']", text), module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "arch, shape, names, trunk",
+    [
+        ("fasterrcnn_mobilenet_v3_large_fpn", [3, 224, 224], ["backbone.body.3", "backbone.body.16"], "backbone.body"),
+        ("deeplabv3_resnet50", [3, 224, 224], ["backbone.layer2", "backbone.layer4"], "backbone"),
+        ("r3d_18", [3, 8, 112, 112], ["layer2", "layer4"], ""),
+    ],
+)
+def test_torchvision_detection_segmentation_video_cut_in_their_trunk(arch, shape, names, trunk, https_server, tmp_path) -> None:  # noqa: ANN001
+    """Detection/segmentation heads take lists and return dicts: stages live in the backbone, cut there."""
+    import inspect
+
+    import torchvision
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    builder = torchvision.models.get_model_builder(arch)
+    extra = {"weights_backbone": None} if "weights_backbone" in inspect.signature(builder).parameters else {}
+    torch.manual_seed(4)
+    model = builder(weights=None, **extra).eval()
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    entry = vision_entry("torchvision", arch, [serve(https_server, "w.pth", (tmp_path / "w.pth").read_bytes())], [])
+    entry["versions"]["v1"]["input"]["shape"] = shape
+    reg = write_registry(tmp_path / "tv.yaml", {"tv-trunk": entry})
+    assert set(names) <= {s.name for s in zoo.stages("tv-trunk", all=True, registries=[reg])}
+    x = torch.randn(1, *shape)
+    with torch.no_grad():
+        got = zoo.load("tv-trunk", until=names, registries=[reg])(x)
+        part = model.get_submodule(trunk) if trunk else model
+        inner = [n[len(trunk) + 1 :] if trunk else n for n in names]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = create_feature_extractor(part, return_nodes={n: n for n in inner})(x)
+    for name, g, n in zip(names, got, inner):
+        assert close(g, want[n]), name

@@ -310,17 +310,20 @@ def stage_from_shape(name: str, shape: tuple[int, ...], info: Any, *, main: bool
 
     (C, H, W) maps are NCHW unless the last axis is clearly the channels
     (NHWC, as torchvision's Swin gives: H == W != C with a square input);
-    (T, C) token sequences of a vision model have the stride of a square grid
-    of tokens; text outputs have stride 1.
+    (C, T, H, W) is a video map; (T, C) token sequences of a vision model have
+    the stride of a square grid of tokens; text outputs have stride 1. The
+    stride compares output and input heights (the input's second-to-last axis).
     """
     if info.modality != "vision":
         return Stage(name, int(shape[-1]), 1, (), shape, main)
-    size = int((info.input or {}).get("shape", [3, 224, 224])[1])
+    size = int((info.input or {}).get("shape", [3, 224, 224])[-2])
     if len(shape) == 3:
         c, h, w = shape
         if h != w and shape[0] == shape[1]:  # (H, W, C)
             h, c = shape[0], shape[2]
         return Stage(name, int(c), _stages.power_of_two_stride(size, int(h)), (), shape, main)
+    if len(shape) == 4:  # (C, T, H, W)
+        return Stage(name, int(shape[0]), _stages.power_of_two_stride(size, int(shape[2])), (), shape, main)
     if len(shape) == 2:
         tokens, c = shape
         grid = int(tokens**0.5)
@@ -336,8 +339,8 @@ def main_flags(stages: list[Stage]) -> list[Stage]:
         nxt = stages[i + 1] if i + 1 < len(stages) else None
         if len(shape) == 2 and shape[0] > 1:  # (tokens, channels): each block is a stage
             main = True
-        elif len(shape) == 3:
-            main = nxt is None or len(nxt.shape or ()) != 3 or nxt.stride != s.stride
+        elif len(shape) in (3, 4):
+            main = nxt is None or len(nxt.shape or ()) != len(shape) or nxt.stride != s.stride
         else:
             main = False
         out.append(Stage(s.name, s.channels, s.stride, s.aliases, s.shape, main))

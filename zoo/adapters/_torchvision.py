@@ -49,6 +49,22 @@ class GraphStages(torch.nn.Module):
         return tuple(out[name] for name in self.outputs)
 
 
+def _trunk(model: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """The part of the model stages live in, and its module path prefix.
+
+    Detection and segmentation models keep their feature trunk in
+    ``backbone`` (``backbone.body`` under an FPN); their heads take lists of
+    images and return dicts, so stages are read and cut there.
+    """
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, torch.nn.Module):
+        body = getattr(backbone, "body", None)
+        if isinstance(body, torch.nn.Module):
+            return body, "backbone.body."
+        return backbone, "backbone."
+    return model, ""
+
+
 def _candidates(model: torch.nn.Module) -> list[str]:
     """Module paths whose outputs are candidate stages: top-level modules, trunks opened one level."""
     out = []
@@ -77,34 +93,40 @@ class TorchvisionAdapter(TorchAdapter):
 
 
     def _create(self, info: Any) -> torch.nn.Module:
+        import inspect
+
         kwargs = dict(info.arch_args) if info.arch_args else {}
-        return torchvision.models.get_model(info.arch, weights=None, **kwargs).eval()
+        builder = torchvision.models.get_model_builder(info.arch)
+        if "weights_backbone" in inspect.signature(builder).parameters:
+            kwargs.setdefault("weights_backbone", None)  # never fetch backbone weights: the version's file has them
+        return builder(weights=None, **kwargs).eval()
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
         from torchvision.models.feature_extraction import get_graph_node_names
 
         model = on_meta_device(lambda: self._create(info))
+        trunk, prefix = _trunk(model)
         seen: dict[str, Any] = {}
         handles = [
-            model.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, o))
-            for name in _candidates(model)
+            trunk.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, o))
+            for name in _candidates(trunk)
         ]
         try:
             with torch.no_grad():
-                model(*self._probe_inputs(info, model))
+                trunk(*self._probe_inputs(info, model))
         finally:
             for h in handles:
                 h.remove()
         stages = [
-            stage_from_shape(name, tuple(int(d) for d in out.shape[1:]), info)
+            stage_from_shape(prefix + name, tuple(int(d) for d in out.shape[1:]), info)
             for name, out in seen.items()  # insertion order: the order the modules ran
             if isinstance(out, torch.Tensor) and out.dim() >= 2
         ]
         with _quiet_tracing():
-            _, nodes = get_graph_node_names(model)
+            _, nodes = get_graph_node_names(trunk)
         known = {s.name for s in stages}
         paths = dict.fromkeys(
-            ".".join(n.split(".")[: k + 1]) for n in nodes if n != "x" for k in range(len(n.split(".")))
+            prefix + ".".join(n.split(".")[: k + 1]) for n in nodes if n != "x" for k in range(len(n.split(".")))
         )
         return StageSet(info.id, tuple(main_flags(stages)), tuple(p for p in paths if p not in known))
 
@@ -121,9 +143,11 @@ class TorchvisionAdapter(TorchAdapter):
     def _extract(self, model: torch.nn.Module, names: list[str]) -> GraphStages:
         from torchvision.models.feature_extraction import create_feature_extractor
 
+        trunk, prefix = _trunk(model)
+        inner = [n[len(prefix):] if prefix and n.startswith(prefix) else n for n in names]
         with _quiet_tracing():
-            graph = create_feature_extractor(model, return_nodes={n: n for n in names})
-        return GraphStages(graph, names)
+            graph = create_feature_extractor(trunk, return_nodes={n: n for n in inner})
+        return GraphStages(graph, inner)
 
     def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         self.check_options(info, options)
