@@ -73,6 +73,7 @@ class _Resource:
     headers: dict[str, str]
     redirect_headers: dict[str, str] = dataclasses.field(default_factory=dict)  # also sent on an injected 302
     fault_keys: tuple[str, ...] = ()  # extra paths whose faults apply (e.g. HF resolve URL by commit)
+    etag: str | None = None  # the ETag to send (default: the sha256)
 
 
 @dataclasses.dataclass
@@ -89,6 +90,13 @@ class _Blob:
     data: bytes
     sha256: str
     git_sha1: str
+    lfs: bool = True  # stored in LFS (oid = sha256) or in git itself (oid = git blob id)
+    advertised: str | None = None  # the oid the Hub claims, when a test makes it lie
+
+    @property
+    def oid(self) -> str:
+        """What the Hub advertises for the file: X-Linked-Etag of an LFS file, ETag of a git one."""
+        return self.advertised or (self.sha256 if self.lfs else self.git_sha1)
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -455,7 +463,7 @@ class FileServer:
             "Content-Type": "application/octet-stream",
             **res.headers,
             "Accept-Ranges": "bytes",
-            "ETag": f'"{res.sha256}"',
+            "ETag": f'"{res.etag or res.sha256}"',
         }
         try:
             rng = _parse_range(req.headers.get("range"), total)
@@ -565,12 +573,30 @@ class HFServer(FileServer):
         self._repos: dict[str, dict[str, dict[str, _Blob]]] = {}  # repo -> revision -> path -> blob
         self._branches: dict[str, dict[str, str]] = {}  # repo -> branch -> revision
 
-    def add_repo(self, repo_id: str, revision: str, files: dict[str, bytes], branch: str | None = "main") -> None:
+    def add_repo(
+        self,
+        repo_id: str,
+        revision: str,
+        files: dict[str, bytes],
+        branch: str | None = "main",
+        *,
+        non_lfs: tuple[str, ...] | list[str] | set[str] = (),
+        advertise: dict[str, str] | None = None,
+    ) -> None:
+        """Serves ``files`` at ``revision`` (and at ``branch``, which then points at it).
+
+        ``non_lfs`` paths are stored in git like small files on the real Hub: their ETag is the git blob id and
+        there is no ``X-Linked-Etag``.  ``advertise`` maps paths to the oid to claim instead of the real one (a Hub
+        that lies, or serves other bytes than it advertises).  Adding the same revision again replaces its files.
+        """
         if not _REVISION_RE.fullmatch(revision):
             raise ValueError(f"revision must be 40 lowercase hex characters: {revision!r}")
         if repo_id.strip("/") != repo_id or not repo_id:
             raise ValueError(f"bad repo id {repo_id!r}")
         blobs = {path.lstrip("/"): _blob(bytes(data)) for path, data in files.items()}
+        for path, blob in blobs.items():
+            blob.lfs = path not in set(non_lfs)
+            blob.advertised = (advertise or {}).get(path)
         with self._lock:
             self._repos.setdefault(repo_id, {})[revision] = blobs
             if branch is not None:
@@ -623,17 +649,16 @@ class HFServer(FileServer):
             reply = _error(404, "EntryNotFound", f"Entry not found: {file}")
             reply.headers["X-Repo-Commit"] = sha
             return reply
-        meta = {
-            "X-Repo-Commit": sha,
-            "X-Linked-Etag": f'"{blob.sha256}"',
-            "X-Linked-Size": str(len(blob.data)),
-        }
+        meta = {"X-Repo-Commit": sha}
+        if blob.lfs:
+            meta.update({"X-Linked-Etag": f'"{blob.oid}"', "X-Linked-Size": str(len(blob.data))})
         return _Resource(
             data=memoryview(blob.data),
             sha256=blob.sha256,
             headers=dict(meta),
-            redirect_headers={**meta, "ETag": f'"{blob.sha256}"'},
+            redirect_headers={**meta, "ETag": f'"{blob.oid}"'},
             fault_keys=(self.resolve_path(repo_id, sha, file),),
+            etag=blob.oid,
         )
 
     def _route_api(self, rest: list[str], query: str) -> _Reply | None:
@@ -662,9 +687,9 @@ class HFServer(FileServer):
             entry: dict[str, Any] = {"rfilename": p}
             if with_blobs:
                 b = blobs[p]
-                entry.update(
-                    size=len(b.data), blobId=b.git_sha1, lfs={"sha256": b.sha256, "size": len(b.data), "pointerSize": 134}
-                )
+                entry.update(size=len(b.data), blobId=b.git_sha1)
+                if b.lfs:
+                    entry["lfs"] = {"sha256": b.oid, "size": len(b.data), "pointerSize": 134}
             siblings.append(entry)
         doc = {
             "_id": sha[:24],
@@ -706,15 +731,10 @@ class HFServer(FileServer):
                     out.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d})
                 continue
             b = blobs[p]
-            out.append(
-                {
-                    "type": "file",
-                    "oid": b.git_sha1,
-                    "size": len(b.data),
-                    "path": p,
-                    "lfs": {"oid": b.sha256, "size": len(b.data), "pointerSize": 134},
-                }
-            )
+            item: dict[str, Any] = {"type": "file", "oid": b.git_sha1 if b.lfs else b.oid, "size": len(b.data), "path": p}
+            if b.lfs:
+                item["lfs"] = {"oid": b.oid, "size": len(b.data), "pointerSize": 134}
+            out.append(item)
         return _json(out)
 
 

