@@ -6,6 +6,7 @@ baseline, `python -c "import timm; timm.list_models('resnet*')"`, is measured
 in the same run on the same machine.
 
 Goal (issue 2): each zoo median under 150 ms and at least 20x faster than the baseline.
+At registry scale (>= 2,000 versions) see bench/registry_scale.py (issue 10: < 100 ms, >= 30x).
 
 Usage: python bench/cli_latency.py [--runs N] [--baseline-runs M]
 """
@@ -46,6 +47,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "ZOO_HOME": home}
         env.pop("ZOO_REGISTRY", None)
+        # An installed zoo runs from bytecode (pip compiles it): let the warm-up runs write it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([str(zoo_exe), "list"], env=env, stdout=subprocess.DEVNULL, check=True)  # build the index
 
         commands = {

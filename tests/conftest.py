@@ -16,10 +16,37 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "registry"
 
 
+@pytest.fixture(scope="session")
+def _shipped_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped registry's index, built once per session (thousands of versions: ~1 s to build)."""
+    import shutil
+
+    from zoo import registry
+
+    template = tmp_path_factory.mktemp("index_template")
+    old = os.environ.get("ZOO_HOME")
+    os.environ["ZOO_HOME"] = str(template)
+    try:
+        registry._CATALOGS.clear()
+        registry.load_catalog()
+    finally:
+        if old is None:
+            os.environ.pop("ZOO_HOME", None)
+        else:
+            os.environ["ZOO_HOME"] = old
+        registry._CATALOGS.clear()
+    shutil.rmtree(template / "stages", ignore_errors=True)
+    return template / "index"
+
+
 @pytest.fixture(autouse=True)
-def zoo_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty ZOO_HOME and no extra registries."""
+def zoo_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _shipped_index: Path) -> Path:
+    """Every test gets its own ZOO_HOME (empty but for a copy of the shipped registry's index) and no extra registries."""
+    import shutil
+
     home = tmp_path_factory.mktemp("zoo_home")
+    if _shipped_index.is_dir():
+        shutil.copytree(_shipped_index, home / "index")
     monkeypatch.setenv("ZOO_HOME", str(home))
     for var in ("ZOO_REGISTRY", "ZOO_OFFLINE", "ZOO_MIRROR"):
         monkeypatch.delenv(var, raising=False)

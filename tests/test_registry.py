@@ -39,6 +39,7 @@ def test_index_is_written_and_reused(zoo_env: Path) -> None:
 
 
 def test_index_is_invalidated_by_an_edit(tmp_path: Path, zoo_env: Path) -> None:
+    before = set((zoo_env / "index").glob("registry-*.json"))  # the shipped registry's, copied in by conftest
     entry = shipped_model("resnet18") | {"aliases": []}
     extra = write_registry(tmp_path / "extra.yaml", {"my-resnet": entry})
     assert zoo.info("my-resnet", registries=[extra]).architecture == "ResNet-18"
@@ -47,7 +48,7 @@ def test_index_is_invalidated_by_an_edit(tmp_path: Path, zoo_env: Path) -> None:
     os.utime(extra, ns=(time.time_ns(), time.time_ns() + 10**9))
     _fresh()
     assert zoo.info("my-resnet", registries=[extra]).architecture == "ResNet-18 (edited)"
-    assert len(list((zoo_env / "index").glob("registry-*.json"))) == 2
+    assert len(set((zoo_env / "index").glob("registry-*.json")) - before) == 2
 
 
 def test_fast_path_does_not_validate(zoo_env: Path) -> None:
@@ -251,9 +252,9 @@ def test_list_filters() -> None:
     assert vision and all(m.modality == "vision" for m in vision)
     apache = zoo.list_models(license="apache-2.0", task="image-classification")
     assert apache and all(m.license == "apache-2.0" for m in apache)
-    # resnet18 has only BSD weights; resnet50 has an apache default.
+    # bvlc_alexnet's weights (BVLC, torchvision, OMZ) are none apache-2.0; resnet50 has an apache default.
     names = {m.name for m in apache}
-    assert "resnet50" in names and "resnet18" not in names
+    assert "resnet50" in names and "bvlc_alexnet" not in names
 
 
 def test_version_filter_picks_a_matching_version() -> None:
@@ -264,12 +265,12 @@ def test_version_filter_picks_a_matching_version() -> None:
 def test_max_size_and_params() -> None:
     small = zoo.list_models(max_size="30MB")
     assert small and all(m.size <= 30_000_000 for m in small)
-    assert {m.name for m in zoo.list_models(max_params=6_000_000)} == {
-        "efficientnet_b0",
-        "efficientnet_lite1",
-        "mobilenetv3_large_100",
-        "mobilenetv3_small_100",
-    }
+    tiny = zoo.list_models(max_params=6_000_000)
+    assert all(m.params is not None and m.params <= 6_000_000 for m in tiny)
+    # The hand-written small models are among them; resnet50 (25.6M in every version) is not.
+    names = {m.name for m in tiny}
+    assert {"efficientnet_b0", "efficientnet_lite1", "mobilenetv3_large_100", "mobilenetv3_small_100"} <= names
+    assert "resnet50" not in names
 
 
 @pytest.mark.parametrize(
@@ -296,12 +297,13 @@ def test_search_ranks_exact_name_first() -> None:
 
 def test_search_all_words_must_match() -> None:
     names = [m.name for m in zoo.search("resnet imagenet")]
-    assert set(names) == {"resnet18", "resnet34", "resnet50"}
-    assert zoo.search("resnet transformer") == []
+    assert set(names) == {"resnet18", "resnet34", "resnet50"}  # 'imagenet' is a tag of the hand-written entries only
+    assert zoo.search("resnet glove") == []
 
 
 def test_search_fields() -> None:
-    assert zoo.search("inception")[0].name == "inception_v3"
+    hits = [m.name for m in zoo.search("inception")]
+    assert "inception_v3" in hits and all("inception" in name or "googlenet" in name for name in hits[:5])
     # paper title
     assert {m.name for m in zoo.search("residual learning")} >= {"resnet50"}
     # alias
@@ -320,9 +322,11 @@ def test_search_prefers_name_over_paper_word() -> None:
 
 
 def test_search_with_filters() -> None:
-    assert [m.name for m in zoo.search("resnet", max_size="50MB")] == ["resnet18"]
-    assert zoo.search("inception", max_size="100MB") == []
-    assert [m.name for m in zoo.search("inception", max_size="200MB")] == ["inception_v3"]
+    small = zoo.search("resnet", max_size="50MB")
+    assert "resnet18" in {m.name for m in small} and all(m.size_known and m.size <= 50_000_000 for m in small)
+    # inception_v3's only sized files are 104-109 MB; other inception models have smaller ones.
+    assert "inception_v3" not in {m.name for m in zoo.search("inception", max_size="100MB")}
+    assert "inception_v3" in {m.name for m in zoo.search("inception", max_size="200MB")}
 
 
 def test_search_limit_and_empty_query() -> None:

@@ -169,12 +169,15 @@ def check_version(model_id: str, tmp: Path) -> None:
 
 
 def test_parametrization_covers_the_catalog() -> None:
+    # Every hand-written torch version. The ~1,900 generated ones (registry/generated/) derive their
+    # stages through the same adapters; building each with random weights here would take hours.
     catalog = load_catalog()
     expected = sorted(
         f"{m.name}@{version}"
         for m in zoo.list_models()
         for version, v in catalog.models[m.name]["versions"].items()
         if v["adapter"] in TORCH_ADAPTERS
+        and "/generated/" not in Path(v.get("registry_file") or catalog.models[m.name]["registry_file"]).as_posix()
     )
     assert VERSIONS == expected
     assert len(VERSIONS) >= 10

@@ -46,6 +46,7 @@ __all__ = [
     "STRONG_TIERS",
     "tier",
     "TASKS",
+    "FIXED_INPUT_TASKS",
     "ADAPTERS",
     "WEIGHTS_LAYOUTS",
     "Paper",
@@ -67,13 +68,27 @@ SCHEMA_VERSION = 1
 TASKS = (
     "image-classification",
     "feature-extraction",
+    "image-embedding",
     "sentence-embedding",
     "word-embedding",
     "fill-mask",
     "text-classification",
+    "question-answering",
+    "text-generation",
     "object-detection",
+    "instance-segmentation",
+    "keypoint-detection",
     "semantic-segmentation",
+    "video-classification",
+    "optical-flow",
+    "image-to-image",
+    "image-matting",
+    "depth-estimation",
 )
+# Tasks whose models take one normalized image of a fixed size: their vision versions must say
+# which (input.shape, mean, std), unless the adapter reads the input from the model's own graph (onnx).
+# Detection, segmentation, video and optical-flow models take images of any size, scaled inside.
+FIXED_INPUT_TASKS = ("image-classification", "image-embedding", "feature-extraction")
 ADAPTERS = adapter_names()  # one table: zoo/_plugins.py
 # Third-party checkpoint key layouts zoo converts on load: one module each in zoo/adapters/layouts/
 # (named like the layout, '-' as '_'), which derives its table from this tuple.
@@ -88,6 +103,9 @@ _HEX_PREFIX = re.compile(r"^[0-9a-f]{8,63}$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
 _PYPI_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")  # one exact release, no specifiers
+# A publisher's id as its users type it (``resnet50.a1_in1k``, ``ResNet50_Weights.IMAGENET1K_V2``,
+# ``mobilenetv2-7``): matched case-insensitively, so it must parse as a model id once lowercased.
+_PUBLISHER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def _check_name(value: str) -> str:
@@ -218,6 +236,17 @@ def _check_relpath(value: str) -> str:
     return value
 
 
+def _check_publisher_id(value: str) -> str:
+    if not _PUBLISHER_ID.match(value):
+        raise PydanticCustomError(
+            "publisher_id_format",
+            "{value} is not a publisher id: use letters, digits, '.', '_' and '-', starting with a letter or "
+            "digit, as the publisher spells it (resnet50.a1_in1k, ResNet50_Weights.IMAGENET1K_V2)",
+            {"value": repr(value)},
+        )
+    return value
+
+
 def _unique(values: list[str], what: str) -> list[str]:
     seen: set[str] = set()
     for value in values:
@@ -244,6 +273,17 @@ PypiVersion = Annotated[str, AfterValidator(_check_pypi_version)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NameList = Annotated[list[Name], AfterValidator(lambda v: _unique(v, "name"))]
+PublisherId = Annotated[str, AfterValidator(_check_publisher_id)]
+
+
+
+def _unique_ids(values: list[str]) -> list[str]:
+    # Unique case-insensitively: ids are matched that way.
+    _unique([v.lower() for v in values], "publisher id")
+    return values
+
+
+IdList = Annotated[list[PublisherId], AfterValidator(_unique_ids)]
 
 
 class _Strict(BaseModel):
@@ -287,7 +327,8 @@ class InputSpec(_Strict):
     mean: Annotated[list[float], Field(min_length=1)] | None = None
     std: Annotated[list[float], Field(min_length=1)] | None = None
     interpolation: Literal["nearest", "bilinear", "bicubic"] | None = None
-    crop_pct: Annotated[float, Field(gt=0, le=1)] | None = None
+    # timm publishes crop_pct > 1 for a few models (volo_d5_512: 1.15): the resize is smaller than the crop.
+    crop_pct: Annotated[float, Field(gt=0, le=2)] | None = None
     tokenizer: RelPath | None = None
     max_length: PositiveInt | None = None
 
@@ -444,6 +485,11 @@ class ModelVersion(_Strict):
     ``weights_layout`` names the third-party key layout of the weights file
     (one of :data:`WEIGHTS_LAYOUTS`); the timm adapter converts it to ``arch``'s keys.
     ``paper`` cites the training recipe when it differs from the model's.
+    ``ids`` are the publisher's own names for these weights (``resnet50.a1_in1k``,
+    ``ResNet50_Weights.IMAGENET1K_V2``, ``resnet-50-pytorch``): each resolves to
+    this version, case-insensitively, wherever a model id is accepted.
+    ``task`` is set when this version's head differs from the model's task
+    (a CLIP image tower without a classifier in a model whose default classifies).
     """
 
     adapter: Literal[ADAPTERS]  # type: ignore[valid-type]
@@ -459,6 +505,8 @@ class ModelVersion(_Strict):
     stages: list[Stage] = []
     files: Annotated[list[FileSpec], Field(min_length=1)]
     tags: NameList = []
+    ids: IdList = []
+    task: Literal[TASKS] | None = None  # type: ignore[valid-type]
     weights_layout: Literal[WEIGHTS_LAYOUTS] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
@@ -493,12 +541,16 @@ class ModelVersion(_Strict):
 
 
 class ModelEntry(_Strict):
-    """A model: what it is, and its named versions."""
+    """A model: what it is, and its named versions.
+
+    ``paper`` is optional: some publishers (the ONNX Model Zoo manifest,
+    gensim-data) name none, and none is invented.
+    """
 
     task: Literal[TASKS]  # type: ignore[valid-type]
     modality: Literal["vision", "text"]
     architecture: NonEmpty
-    paper: Paper
+    paper: Paper | None = None
     description: str | None = None
     aliases: NameList = []
     tags: NameList = []
@@ -515,6 +567,8 @@ class ModelEntry(_Strict):
             )
         if self.modality == "vision":
             for name, version in self.versions.items():
+                if (version.task or self.task) not in FIXED_INPUT_TASKS or version.adapter == "onnx":
+                    continue
                 spec = version.input
                 if spec is None or spec.shape is None or spec.mean is None:
                     raise PydanticCustomError(

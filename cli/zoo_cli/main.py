@@ -6,7 +6,6 @@ result; every rule lives in the library.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.VersionNotFoundError, 3),
     (errors.NotCachedError, 3),
     (errors.ChecksumMismatchError, 4),
+    (errors.UnpinnedFileError, 4),
     (errors.DownloadError, 5),
     (errors.ExportError, 6),
     (errors.ZooError, 1),
@@ -36,7 +36,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 _EPILOG = """\b
 Exit codes: 0 ok, 1 other error, 2 bad input (id, stage, option) or invalid registry,
-3 unknown model or version, 4 checksum mismatch, 5 download or offline
+3 unknown model or version, 4 checksum mismatch or unpinned file, 5 download or offline
 error, 6 export or parity failure.
 \b
 Environment: ZOO_HOME (cache root), ZOO_REGISTRY (extra registries),
@@ -74,6 +74,12 @@ def _json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
 
 
+# Where a version's metadata comes from (--source); zoo.registry.SOURCES, spelled out so that help needs no import.
+_SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "curated")
+# Rows a table shows on a terminal unless --limit or --all says otherwise.
+_SCREENFUL = 50
+
+
 def _filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--task", help="Only this task, e.g. image-classification."),
@@ -81,38 +87,100 @@ def _filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--license", "license_", metavar="LICENSE", help="Only this license, e.g. apache-2.0."),
         click.option("--adapter", help="Only this framework adapter (timm, torchvision, transformers, ...)."),
         click.option("--tag", help="Only models with this tag."),
+        click.option("--source", type=click.Choice(_SOURCES), help="Only versions from this publisher's metadata (curated: written by hand)."),
         click.option("--max-size", help="Only versions whose files total at most this, e.g. 100MB, 1.5GiB."),
-        click.option("--max-params", type=int, help="Only versions with at most this many parameters."),
+        click.option("--max-params", help="Only versions with at most this many parameters, e.g. 30M, 1.5G, 500k."),
+        click.option("--max-gmacs", type=float, help="Only versions with at most this many GMACs (published)."),
+        click.option("--min-top1", type=float, help="Only versions with at least this top-1 accuracy in % (published)."),
+        click.option(
+            "--sort",
+            metavar="KEY",
+            help="Order by a metric (top1, top5, gmacs, box_map, ...), params, size, name or year; '-top1' for descending. "
+            "Versions without it come last.",
+        ),
+        click.option("--all-versions", is_flag=True, help="One row per version instead of one per model."),
+        click.option("--limit", type=click.IntRange(min=1), help=f"Show at most N rows (default: {_SCREENFUL} on a terminal, else all)."),
+        click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows."),
+        click.option("--all", "show_all", is_flag=True, help="Show every row, however many."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _filters(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _query(kwargs: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """The API's keyword arguments for list_models/search, from the shared options."""
+    if kwargs["show_all"] and kwargs["limit"] is not None:
+        raise click.UsageError("give --limit or --all, not both")
+    limit = kwargs["limit"]
+    if limit is None and not kwargs["show_all"] and not as_json and _render.is_terminal():
+        limit = _SCREENFUL
     return {
         "task": kwargs["task"],
         "modality": kwargs["modality"],
         "license": kwargs["license_"],
         "adapter": kwargs["adapter"],
         "tag": kwargs["tag"],
+        "source": kwargs["source"],
         "max_size": kwargs["max_size"],
         "max_params": kwargs["max_params"],
+        "max_gmacs": kwargs["max_gmacs"],
+        "min_top1": kwargs["min_top1"],
+        "sort": kwargs["sort"],
+        "all_versions": kwargs["all_versions"],
+        "limit": limit,
+        "offset": kwargs["offset"],
     }
 
 
-def _summary_rows(models: list[zoo.ModelSummary], with_score: bool = False) -> tuple[list[str], list[list[str]]]:
-    columns = ["name", "version", "task", "modality", "params", "size", "license", "verified"]
-    if with_score:
-        columns.append("score")
+def _metric_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _summary_rows(
+    models: list[zoo.ModelSummary], *, with_score: bool = False, all_versions: bool = False, sort: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Table columns and cells; a top-1 column when any row has one, and the sorted-by metric's."""
+    shown = [m for m in models if m.top1 is not None]
+    extra = (sort or "").lstrip("+-").lower()
+    extra = extra if extra and extra not in ("top1", "name", "params", "size", "year") else ""
+    columns = ["name", "version", "task", "modality", "params"]
+    columns += ["top-1"] if shown else []
+    columns += [extra] if extra else []
+    columns += ["size", "license", "verified"] + (["score"] if with_score else [])
     rows = []
     for m in models:
-        version = m.version if m.version == m.default else f"{m.version} (default: {m.default})"
-        row = [m.name, version, m.task, m.modality, _render.human_count(m.params), _render.human_size(m.size) + ("" if m.size_known else "+"), m.license, m.verification]
+        if all_versions:
+            version = f"{m.version} (default)" if m.version == m.default else m.version
+        else:
+            version = m.version if m.version == m.default else f"{m.version} (default: {m.default})"
+        row = [m.name, version, m.task, m.modality, _render.human_count(m.params)]
+        if shown:
+            row.append(_metric_text(m.top1))
+        if extra:
+            row.append(_metric_text(m.metric(extra)))
+        # '+': some file has no published size (so the total is a lower bound); '-': none has one.
+        size = _render.human_size(m.size) + ("" if m.size_known else "+") if m.size or m.size_known else "-"
+        row += [size, m.license, m.verification]
         if with_score:
             row.append(f"{m.score:g}")
         rows.append(row)
     return columns, rows
+
+
+def _emit_rows(models: Any, as_json: bool, empty: str, **table: Any) -> None:
+    """Prints a page of rows: JSON with count/total/offset, or a table and how many more there are."""
+    if as_json:
+        _render.emit_json(
+            {"total": models.total, "count": len(models), "offset": models.offset, "rows": [m.to_dict() for m in models]}
+        )
+        return
+    if not models:
+        click.echo(empty if not models.total else f"No rows after --offset {models.offset} ({models.total} in all).")
+        return
+    _render.table(*_summary_rows(models, **table))
+    if models.remaining:
+        click.echo(f"{models.remaining} more (use --limit or --all)")
 
 
 @click.group(cls=_ZooGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,37 +203,83 @@ def cli(ctx: click.Context, registries: tuple[str, ...]) -> None:
 @_json_option
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
-    """List registered models (one row per model, its default version)."""
-    models = zoo.list_models(**_filters(kwargs), registries=_registries(ctx))
-    if as_json:
-        _render.emit_json([m.to_dict() for m in models])
-        return
-    if not models:
-        click.echo("No models match these filters.")
-        return
-    _render.table(*_summary_rows(models))
+    """List registered models (one row per model, its default version; --all-versions: every version).
+
+    \b
+    zoo list --sort -top1 --min-top1 80 --max-params 30M
+    zoo list --source torchvision --task object-detection --json
+    """
+    query = _query(kwargs, as_json)
+    models = zoo.list_models(**query, registries=_registries(ctx))
+    _emit_rows(models, as_json, "No models match these filters.", all_versions=query["all_versions"], sort=query["sort"])
 
 
 @cli.command("search")
 @click.argument("query", nargs=-1)
 @_filter_options
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many results.")
 @_json_option
 @click.pass_context
-def search_cmd(ctx: click.Context, query: tuple[str, ...], limit: int | None, as_json: bool, **kwargs: Any) -> None:
-    """Search names, aliases, tags, architecture and paper titles.
+def search_cmd(ctx: click.Context, query: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+    """Search names, aliases, tags, architecture, versions and paper titles.
 
-    Every word must match; the best matches come first.
+    Every word must match; the best matches come first (the exact name
+    first; 'efficientnet b3' and 'EfficientNet-B3' find efficientnet_b3).
+    Filters combine with the words; --sort replaces relevance as the order.
     """
     text = " ".join(query)
-    models = zoo.search(text, **_filters(kwargs), limit=limit, registries=_registries(ctx))
-    if as_json:
-        _render.emit_json([m.to_dict() for m in models])
-        return
-    if not models:
-        click.echo(f"No models match {text!r}. Try fewer words, or 'zoo list'.")
-        return
-    _render.table(*_summary_rows(models, with_score=True))
+    args = _query(kwargs, as_json)
+    models = zoo.search(text, **args, registries=_registries(ctx))
+    _emit_rows(
+        models,
+        as_json,
+        f"No models match {text!r}. Try fewer words, or 'zoo list'.",
+        with_score=True,
+        all_versions=args["all_versions"],
+        sort=args["sort"],
+    )
+
+
+# What each verification tier means, after its name in 'zoo info'.
+_TIER_NOTES = {
+    "sha384": "  (strong: the publisher's SHA-384 is checked, then the file's sha256 is recorded)",
+    "prefix": "  (the sha256 prefix in the file name is checked on first pull, then the full sha256 is recorded)",
+    "hub": "  (checked against the sha256 the Hugging Face Hub advertises on first pull, then commit + sha256 are recorded)",
+    "weak": "  (legacy hash: checked on first pull, then its sha256 is recorded)",
+}
+
+
+def _metric_line(metric: dict[str, Any]) -> str:
+    """``top1 = 81.24 on imagenet-1k @ 224 (source)``; hardware for throughput figures."""
+    text = f"{metric['name']} = {metric['value']:g}"
+    if metric.get("dataset"):
+        text += f" on {metric['dataset']}"
+    if metric.get("resolution"):
+        text += f" @ {metric['resolution']}"
+    if metric.get("hardware"):
+        text += f", {metric['hardware']}"
+    return f"{text} ({metric['source']})"
+
+
+def _size_text(m: zoo.ModelInfo) -> str:
+    unknown = sum(1 for f in m.files if not f.get("size"))
+    if not unknown:
+        return f"{_render.human_size(m.size)} ({m.size:,} bytes in {len(m.files)} files)"
+    if unknown == len(m.files):
+        return f"unknown (the publisher gives no size; it is recorded on first pull) in {len(m.files)} files"
+    return f"at least {_render.human_size(m.size)} ({unknown} of {len(m.files)} files have no published size)"
+
+
+def _pin_text(f: dict[str, Any]) -> str:
+    if f.get("sha256"):
+        return f["sha256"][:16] + "…"
+    if f.get("hash"):
+        algo, digest = next(iter(f["hash"].items()))
+        if algo == "sha384":
+            return f"sha384:{digest[:16]}…"
+        if algo == "sha256_prefix":
+            return f"sha256 prefix {digest}"
+        return f"{algo}:{digest} (weak)"
+    return "from the Hub, on first pull"
 
 
 def _info_text(m: zoo.ModelInfo) -> None:
@@ -175,14 +289,16 @@ def _info_text(m: zoo.ModelInfo) -> None:
         ("task", m.task),
         ("modality", m.modality),
         ("architecture", m.architecture),
-        ("paper", f"{m.paper['title']} <{m.paper['url']}>"),
+        ("paper", f"{m.paper['title']} <{m.paper['url']}>" if m.paper else "-"),
         ("aliases", ", ".join(m.aliases) or "-"),
         ("tags", ", ".join(m.tags) or "-"),
+        ("ids", ", ".join(m.ids) or "-"),
         ("adapter", f"{m.adapter} ({m.arch})"),
         ("license", m.license),
-        ("verified", m.verification + ("  (legacy hash: checked on first pull, then its sha256 is recorded)" if m.verification != "sha256" else "")),
+        ("verified", m.verification + _TIER_NOTES.get(m.verification.split(" ")[0], "")),
+        ("source", m.source),
         ("params", f"{m.params:,}" if m.params else "-"),
-        ("size", f"{_render.human_size(m.size)} ({m.size:,} bytes in {len(m.files)} files)"),
+        ("size", _size_text(m)),
         ("registry", m.registry_file),
     ]
     if m.description:
@@ -196,7 +312,7 @@ def _info_text(m: zoo.ModelInfo) -> None:
     if m.input:
         echo("  input:        " + ", ".join(f"{k}={v}" for k, v in m.input.items()))
     for metric in m.metrics:
-        echo(f"  metric:       {metric['name']} = {metric['value']} ({metric['source']})")
+        echo(f"  metric:       {_metric_line(metric)}")
     echo("versions:")
     for v in m.versions:
         marks = [mark for mark, on in (("default", v == m.default), ("shown", v == m.version)) if on]
@@ -213,10 +329,11 @@ def _info_text(m: zoo.ModelInfo) -> None:
         src = f["source"]
         if "pypi" in src:
             origin = f"pypi:{src['pypi']['package']}=={src['pypi']['version']}"
+        elif "hf" in src:
+            origin = f"hf:{src['hf']}@{src['revision'][:10]}" if src.get("revision") else f"hf:{src['hf']} (commit resolved on first pull)"
         else:
-            origin = f"hf:{src['hf']}@{src['revision'][:10]}" if "hf" in src else src["url"]
-        pin = f["sha256"][:16] + "…" if f.get("sha256") else "{}:{} (weak)".format(*next(iter(f["hash"].items())))
-        rows.append([f["path"], f"{f['size']:,}" if f.get("size") else "unknown", pin, origin])
+            origin = src["url"]
+        rows.append([f["path"], f"{f['size']:,}" if f.get("size") else "unknown", _pin_text(f), origin])
     _render.table(["path", "bytes", "hash", "source"], rows)
 
 
@@ -229,7 +346,7 @@ def _onnx_info(path: str, as_json: bool) -> None:
     decoded: dict[str, Any] = {}
     for key, value in meta.items():
         try:
-            decoded[key] = json.loads(value) if value[:1] in "{[" else value
+            decoded[key] = _render.json_loads(value) if value[:1] in "{[" else value
         except ValueError:
             decoded[key] = value
     if as_json:
@@ -371,6 +488,90 @@ def validate_cmd(ctx: click.Context, paths: tuple[str, ...], deep: bool, as_json
         )
 
 
+_GENERATE_SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim")  # zoo.registry.generate.SOURCES
+
+
+@registry_group.command("generate")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Choice(_GENERATE_SOURCES),
+    help="Read only this source (repeatable; default: all). Only its file is written.",
+)
+@click.option(
+    "--manifests",
+    type=click.Path(file_okay=False),
+    help="Folder of upstream manifests (default: $ZOO_MANIFESTS, else ../shared/manifests beside the checkout).",
+)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder to write, e.g. registry/generated.")
+@_json_option
+def registry_generate(sources: tuple[str, ...], manifests: str | None, output: str, as_json: bool) -> None:
+    """Write registry files from upstream manifests and the installed timm/torchvision.
+
+    One file per source (timm.yaml, torchvision.yaml, onnx-zoo.yaml, omz.yaml,
+    gensim.yaml); the same inputs always give the same bytes. Prints what was
+    written, by verification tier, and what was left out and why.
+    """
+    from zoo.registry import generate
+
+    report = generate.generate(output, sources or generate.SOURCES, manifests=manifests)
+    if as_json:
+        _render.emit_json(report.to_dict())
+        return
+    for source, path in report.files.items():
+        tiers = ", ".join(f"{n} {t}" for t, n in sorted(report.tiers[source].items()))
+        click.echo(f"{source}: {report.versions[source]} versions of {report.models[source]} models ({tiers}) -> {path}")
+        for reason, n in report.joined[source].most_common():
+            click.echo(f"  joined {n}: {reason}")
+        for reason, n in report.skipped[source].most_common():
+            click.echo(f"  skipped {n}: {reason}")
+    if report.shadowed:
+        click.echo(f"ids not written ({len(report.shadowed)}), a hand-written name or alias means something else: {', '.join(report.shadowed)}")
+    click.echo(f"total: {sum(report.versions.values())} versions of {sum(report.models.values())} models")
+
+
+@registry_group.command("diff")
+@click.argument("old", type=click.Path(exists=True))
+@click.argument("new", type=click.Path(exists=True))
+@_json_option
+@click.pass_context
+def registry_diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """Show what changed between two registries (files or folders).
+
+    Versions added and removed, files added and removed, changed sources and
+    fields. A changed hash or size of an existing file is printed on a line
+    starting with CHANGED HASH / CHANGED SIZE, and the exit code is 1.
+    """
+    from zoo.registry import generate
+
+    result = generate.diff(old, new)
+    if as_json:
+        _render.emit_json(result.to_dict())
+    else:
+        for change in result.pin_changes:
+            click.echo(change.line())
+        for vid in result.added:
+            click.echo(f"+ {vid}")
+        for vid in result.removed:
+            click.echo(f"- {vid}")
+        for item in result.files_added:
+            click.echo(f"+ file {item}")
+        for item in result.files_removed:
+            click.echo(f"- file {item}")
+        for change in result.changes:
+            if change not in result.pin_changes:
+                click.echo(change.line())
+        for vid, keys in result.fields.items():
+            click.echo(f"~ {vid}: {', '.join(keys)}")
+        click.echo(
+            f"{len(result.added)} added, {len(result.removed)} removed, {len(result.fields)} changed versions; "
+            f"{len(result.pin_changes)} changed hashes or sizes"
+        )
+    if result.pin_changes:
+        ctx.exit(1)
+
+
 def _progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--progress/--no-progress",
@@ -394,11 +595,23 @@ def _run_with_progress(as_json: bool, show: bool | None, work: Callable[[Any], A
 @click.argument("model_ids", nargs=-1)
 @click.option("--lock", "lock_file", type=click.Path(exists=True, dir_okay=False), help="Pull exactly what this lock file pins.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network (also: ZOO_OFFLINE=1).")
+@click.option(
+    "--require-pinned",
+    is_flag=True,
+    default=None,
+    help="Refuse files not pinned by sha256/sha384 in the registry or the lock, before downloading (also: ZOO_REQUIRE_PINNED=1).",
+)
 @_progress_option
 @_json_option
 @click.pass_context
 def pull_cmd(
-    ctx: click.Context, model_ids: tuple[str, ...], lock_file: str | None, offline: bool | None, show_progress: bool | None, as_json: bool
+    ctx: click.Context,
+    model_ids: tuple[str, ...],
+    lock_file: str | None,
+    offline: bool | None,
+    require_pinned: bool | None,
+    show_progress: bool | None,
+    as_json: bool,
 ) -> None:
     """Download and verify every file of each model; print its local folder.
 
@@ -413,16 +626,18 @@ def pull_cmd(
     def work(reporter: Any) -> list[Any]:
         results = []
         if model_ids:
-            results += resolve.pull_many(list(model_ids), registries=_registries(ctx), progress=reporter, offline=offline)
+            results += resolve.pull_many(
+                list(model_ids), registries=_registries(ctx), progress=reporter, offline=offline, require_pinned=require_pinned
+            )
         if lock_file:
-            results += resolve.pull_lock(lock_file, progress=reporter, offline=offline)
+            results += resolve.pull_lock(lock_file, progress=reporter, offline=offline, require_pinned=require_pinned)
         return results
 
     results = _run_with_progress(as_json, show_progress, work)
     _prepare_word_vectors(ctx, results)
     for result in results:
         if as_json:
-            click.echo(json.dumps(result.to_dict()))
+            _render.emit_json_line(result.to_dict())
         else:
             click.echo(str(result.path))
 

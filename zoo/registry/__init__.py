@@ -23,20 +23,22 @@ The package's modules, each one job:
 * ``_views``: :class:`ModelSummary` and :class:`ModelInfo`, what callers get;
 * ``_load``: reading and validating YAML, merging layers, building the index data;
 * ``_catalog``: the JSON index on disk and :class:`Catalog` lookups;
-* ``_query``: :func:`list_models` filters and :func:`search` ranking;
+* ``_listing``: the index derived into rows a cold ``zoo list`` reads fast;
+* ``_query``: :func:`list_models` filters, sorting, paging and :func:`search` ranking;
 * ``_authoring``: reading an entry back as schema objects, adding one to a file.
 """
 
 from zoo.registry._authoring import add_entry, get_entry
 from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401 (_CATALOGS: tests clear it)
 from zoo.registry._load import registry_files, validate_paths
-from zoo.registry._query import info, list_models, parse_size, search
-from zoo.registry._views import ModelInfo, ModelSummary
+from zoo.registry._query import info, list_models, parse_count, parse_size, search
+from zoo.registry._views import ModelInfo, ModelList, ModelSummary
 
 __all__ = [
     "Catalog",
     "ModelSummary",
     "ModelInfo",
+    "ModelList",
     "load_catalog",
     "validate_paths",
     "registry_files",
@@ -45,5 +47,6 @@ __all__ = [
     "info",
     "get_entry",
     "parse_size",
+    "parse_count",
     "add_entry",
 ]

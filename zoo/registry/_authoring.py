@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.registry._catalog import load_catalog
-from zoo.registry._load import _yaml_loader, validate_paths
+from zoo.registry._load import _strip, _yaml_loader, validate_paths
 
 
 def get_entry(model_id: str, *, registries: Sequence[str | os.PathLike[str]] | None = None) -> tuple[Any, Any]:
@@ -21,8 +21,7 @@ def get_entry(model_id: str, *, registries: Sequence[str | os.PathLike[str]] | N
 
     catalog = load_catalog(registries)
     name, version = catalog.resolve(model_id)
-    record = {k: v for k, v in catalog.models[name].items() if k not in ("family", "registry_file")}
-    entry = ModelEntry.model_validate(record)
+    entry = ModelEntry.model_validate(_strip(catalog.models[name]))
     return entry, entry.versions[version]
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +14,8 @@ from zoo.errors import (
     ModelNotFoundError,
     VersionNotFoundError,
 )
-from zoo.registry._load import _INDEX_FORMAT, _build_index, registry_files
+from zoo.registry import _listing
+from zoo.registry._load import _INDEX_FORMAT, Part, _build_index, registry_parts
 from zoo.registry._views import ModelInfo, ModelSummary, _size, _verification
 
 # How many index files (one per distinct set of sources) to keep.
@@ -37,12 +35,22 @@ class Catalog:
             ``family`` and ``registry_file``.
         aliases: Alias -> model name.
         files: The registry files this catalog was built from, in layer order.
+        ids: Publisher id (lowercased: ``resnet50.a1_in1k``,
+            ``resnet50_weights.imagenet1k_v2``) -> ``name@version``; consulted
+            when no model or alias has the name.
     """
 
-    def __init__(self, models: dict[str, dict[str, Any]], aliases: dict[str, str], files: list[str]):
+    def __init__(
+        self,
+        models: dict[str, dict[str, Any]],
+        aliases: dict[str, str],
+        files: list[str],
+        ids: dict[str, str] | None = None,
+    ):
         self.models = models
         self.aliases = aliases
         self.files = files
+        self.ids = ids or {}
 
     def __len__(self) -> int:
         return len(self.models)
@@ -59,6 +67,8 @@ class Catalog:
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """Returns the known names closest to ``name``, best first."""
         candidates = list(self.models) + list(self.aliases)
+        import difflib  # only for unknown names: not on the cold path of `zoo list`
+
         close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
         if not close:
             # "resnet" should suggest resnet18/resnet50 even though it is short.
@@ -76,6 +86,10 @@ class Catalog:
         mid = model_id if isinstance(model_id, ModelId) else parse_model_id(model_id)
         name = self.aliases.get(mid.name, mid.name)
         record = self.models.get(name)
+        if record is None and mid.version is None and mid.family is None and mid.name in self.ids:
+            # A publisher's own id (resnet50.a1_in1k, mobilenetv2-7, ResNet50_Weights.IMAGENET1K_V2).
+            name, _, version = self.ids[mid.name].partition("@")
+            return name, version
         if record is None or (mid.family is not None and record["family"] != mid.family):
             raise ModelNotFoundError(str(mid), self.suggest(mid.name))
         version = mid.version or record["default"]
@@ -119,12 +133,12 @@ class Catalog:
             default=record["default"],
             versions=tuple(record["versions"]),
             family=record["family"],
-            registry_file=record["registry_file"],
-            task=record["task"],
+            registry_file=v.get("registry_file") or record["registry_file"],
+            task=v.get("task") or record["task"],
             modality=record["modality"],
             architecture=record["architecture"],
             description=record.get("description"),
-            paper=record["paper"],
+            paper=record.get("paper"),
             aliases=tuple(record.get("aliases", ())),
             tags=tuple(record.get("tags", ())),
             adapter=v["adapter"],
@@ -143,28 +157,45 @@ class Catalog:
             files=tuple(v["files"]),
             verification=_verification(v),
             weights_layout=v.get("weights_layout"),
+            ids=tuple(v.get("ids", ())),
         )
 
 
-def _layers(registries: Sequence[str | os.PathLike[str]] | None) -> list[list[Path]]:
-    layers = [registry_files(_settings.shipped_registry())]
+def _layers(registries: Sequence[str | os.PathLike[str]] | None) -> list[list[Part]]:
+    """Each layer's parts (see :func:`zoo.registry._load.registry_parts`): shipped, ZOO_REGISTRY, then ``registries``."""
+    layers = [registry_parts(_settings.shipped_registry())]
     for extra in [*_settings.extra_registries(), *(Path(r) for r in registries or ())]:
-        layers.append(registry_files(Path(extra)))
+        layers.append(registry_parts(Path(extra)))
     return layers
 
 
-def _fingerprint(layers: Sequence[Sequence[Path]]) -> str:
+def _fingerprint(layers: Sequence[Sequence[Part]]) -> str:
     parts: list[Any] = [_INDEX_FORMAT, __version__]
     for layer in layers:
-        row = []
-        for path in layer:
-            try:
-                st = path.stat()
-                row.append([str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino])
-            except OSError:
-                row.append([str(path), None])
-        parts.append(row)
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        for part in layer:
+            row = []
+            for path in part.files:
+                try:
+                    st = path.stat()
+                    row.append([str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino])
+                except OSError:
+                    row.append([str(path), None])
+            parts.append(row)
+        parts.append("|")
+    # repr, not json.dumps: a stable text for these lists of str/int/None that needs no json import.
+    return _sha256(repr(parts).encode()).hexdigest()
+
+
+def _sha256(data: bytes) -> Any:
+    """hashlib.sha256 without loading OpenSSL: a cold `zoo list` hashes ~1 kB here and nothing else (2.5 ms saved)."""
+    try:
+        from _sha256 import sha256  # CPython <= 3.11's built-in implementation
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 def _write_index(folder: Path, path: Path, index: dict[str, Any]) -> None:
@@ -172,6 +203,8 @@ def _write_index(folder: Path, path: Path, index: dict[str, Any]) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        import json
+
         tmp.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
         os.replace(tmp, path)
         old = sorted(folder.glob("registry-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -188,8 +221,9 @@ _CATALOGS: dict[str, Catalog] = {}
 def load_catalog(registries: Sequence[str | os.PathLike[str]] | None = None) -> Catalog:
     """Returns the merged registry: shipped, then ``ZOO_REGISTRY``, then ``registries``.
 
-    Reads the JSON index when it matches the sources, else validates the YAML
-    and writes a new index.
+    Reads the listing derived from the JSON index when both match the
+    sources (:mod:`zoo.registry._listing`), else the JSON index, else
+    validates the YAML and writes a new index (and its listing).
 
     Raises:
         RegistryError: A source file is malformed; lists every problem.
@@ -201,17 +235,23 @@ def load_catalog(registries: Sequence[str | os.PathLike[str]] | None = None) -> 
         return cached
     folder = _settings.home() / "index"
     path = folder / f"registry-{key[:32]}.json"
-    index = None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            index = json.load(fh)
-        if index.get("format") != _INDEX_FORMAT:
-            index = None
-    except (OSError, ValueError):
+    index = _listing.read(path)
+    if index is None or index.get("format") != _INDEX_FORMAT:
         index = None
-    if index is None:
-        index = _build_index(layers)
-        _write_index(folder, path, index)
-    catalog = Catalog(index["models"], index["aliases"], [str(p) for layer in layers for p in layer])
+        import json  # only when the listing is stale: it spares the cold path 1.5 ms
+
+        try:
+            with open(path, encoding="utf-8") as fh:
+                index = json.load(fh)
+            if index.get("format") != _INDEX_FORMAT:
+                index = None
+        except (OSError, ValueError):
+            index = None
+        if index is None:
+            index = _build_index(layers)
+            _write_index(folder, path, index)
+        index = _listing.write(path, index)
+    files = [str(p) for layer in layers for part in layer for p in part.files]
+    catalog = Catalog(index["models"], index["aliases"], files, index.get("ids"))
     _CATALOGS[key] = catalog
     return catalog

@@ -30,7 +30,17 @@ class ModelSummary:
         size: Total bytes of this version's files (those whose size is published).
         size_known: False when some file has no published size (legacy publishers).
         aliases, tags: Other names and keywords.
+        verification: The version's verification tier (see
+            :func:`zoo._hashing.version_tier`): ``sha256``, ``sha384``,
+            ``prefix``, ``hub``, ``weak (md5)``, ``weak (sha1)``.
         score: Relevance, for search results; 0 for listings.
+        source: Whose metadata the version comes from: ``timm``,
+            ``torchvision``, ``onnx-zoo``, ``omz``, ``gensim``, or ``curated``
+            (written by hand).
+        metrics: ``(name, value)`` of each published figure, one value per
+            name (the one at the version's input resolution when there are
+            several); see :meth:`metric`.
+        year: The year of the version's (else the model's) paper, if known.
     """
 
     name: str
@@ -50,15 +60,57 @@ class ModelSummary:
     verification: str = "sha256"
     size_known: bool = True
     score: float = 0.0
+    source: str = "curated"
+    metrics: tuple[tuple[str, float], ...] = ()
+    year: int | None = None
 
     @property
     def id(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
 
+    @classmethod
+    def _of(cls, fields: dict[str, Any]) -> ModelSummary:
+        """Builds one from every field, skipping the frozen ``__init__`` (a setattr per field): listings build thousands."""
+        summary = object.__new__(cls)
+        summary.__dict__.update(fields)
+        return summary
+
+    def metric(self, name: str) -> float | None:
+        """The value of metric ``name`` (``top1``, ``gmacs``, ...), None if the publisher gives none."""
+        for key, value in self.metrics:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def top1(self) -> float | None:
+        """ImageNet-style top-1 accuracy in percent, if published."""
+        return self.metric("top1")
+
     def to_dict(self) -> dict[str, Any]:
-        """Returns a JSON-ready dict, with ``id`` added."""
-        return {"id": self.id, **asdict(self)}
+        """Returns a JSON-ready dict, with ``id`` and ``top1`` added and ``metrics`` as ``{name: value}``."""
+        # Not dataclasses.asdict: it deep-copies every field, 10x slower over a full listing.
+        return {"id": self.id, **self.__dict__, "metrics": dict(self.metrics), "top1": self.top1}
+
+
+class ModelList(list):  # type: ignore[type-arg]
+    """A page of :class:`ModelSummary` rows: a list, plus where it sits in the whole result.
+
+    Attributes:
+        total: How many rows matched, before ``offset`` and ``limit``.
+        offset: How many matching rows come before this page.
+    """
+
+    def __init__(self, rows: list[ModelSummary] = (), total: int | None = None, offset: int = 0):  # type: ignore[assignment]
+        super().__init__(rows)
+        self.total = len(self) if total is None else total
+        self.offset = offset
+
+    @property
+    def remaining(self) -> int:
+        """How many matching rows come after this page."""
+        return max(0, self.total - self.offset - len(self))
 
 
 @dataclass(frozen=True)
@@ -68,7 +120,9 @@ class ModelInfo:
     Nested parts (``paper``, ``input``, ``stages``, ``files``, ``metrics``)
     are plain dicts with the registry's keys. ``verification`` is as in
     :class:`ModelSummary`. ``weights_layout`` names the third-party key layout
-    of the weights file, None when it has the architecture's own keys.
+    of the weights file, None when it has the architecture's own keys. ``ids``
+    are the publisher's own names for these weights (``resnet50.a1_in1k``),
+    which resolve to this version.
     """
 
     name: str
@@ -100,15 +154,23 @@ class ModelInfo:
     files: tuple[dict[str, Any], ...]
     verification: str = "sha256"
     weights_layout: str | None = None
+    ids: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
 
+    @property
+    def source(self) -> str:
+        """Whose metadata the version comes from (as in :class:`ModelSummary`)."""
+        from zoo.registry._listing import source_of
+
+        return source_of(self.registry_file, self.files)
+
     def to_dict(self) -> dict[str, Any]:
-        """Returns a JSON-ready dict, with ``id`` added."""
-        return {"id": self.id, **asdict(self)}
+        """Returns a JSON-ready dict, with ``id`` and ``source`` added."""
+        return {"id": self.id, **asdict(self), "source": self.source}
 
 
 def _size(version: dict[str, Any]) -> int:
@@ -118,6 +180,11 @@ def _size(version: dict[str, Any]) -> int:
 
 def _verification(version: dict[str, Any]) -> str:
     """The version's verification tier (see :func:`zoo._hashing.version_tier`)."""
-    from zoo._hashing import version_tier
+    from zoo.registry._listing import known_tier
 
-    return version_tier(version["files"])
+    tier = known_tier(version)  # computed by version_tier when the listing was written
+    if tier is None:
+        from zoo._hashing import version_tier
+
+        tier = version_tier(version["files"])
+    return tier
