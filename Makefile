@@ -34,6 +34,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/cli_latency.py
+	$(BIN)/python bench/registry_scale.py --registry-dir registry/
 	$(BIN)/python bench/warm_pull.py
 	$(BIN)/python bench/verify_throughput.py
 	$(BIN)/python bench/pull_throughput.py

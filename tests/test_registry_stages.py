@@ -134,6 +134,8 @@ def _framework_reference(info: ModelInfo, folder: Path, names: list[str], inputs
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    if actual.dim() == 4 and actual.shape != expected.shape and actual.permute(0, 2, 3, 1).shape == expected.shape:
+        expected = expected.permute(0, 3, 1, 2)  # timm's features_only gives some families NHWC; zoo's cut gives NCHW
     return actual.shape == expected.shape and torch.allclose(actual, expected, rtol=RTOL, atol=RTOL * float(expected.abs().max()))
 
 
@@ -196,3 +198,26 @@ def test_validate_deep_on_the_shipped_torch_registry(tmp_path: Path) -> None:
     problems = features.check_registry_stages(paths)
     assert problems == []
     assert len(features.registry_versions(paths)) == len(_shipped_versions(TORCH_ADAPTERS + ("word-vectors",)))
+
+
+def _generated_sample(step: int = 331) -> list[str]:
+    """Every ``step``-th generated timm and torchvision version (a spread of families), read from the YAML."""
+    import json
+
+    ids = []
+    for path in sorted((SHIPPED / "generated").glob("*.yaml")):
+        text = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+        data = json.loads(text)  # the generator writes JSON-style YAML under a comment header
+        for name, model in data["models"].items():
+            ids.extend(f"{name}@{v}" for v, spec in model["versions"].items() if spec["adapter"] in ("timm", "torchvision"))
+    return sorted(ids)[::step]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", _generated_sample())
+def test_generated_versions_cut_at_every_stage_equal_the_framework(model_id: str, tmp_path: Path) -> None:
+    """Generated entries carry no stage lists: their stages come from the architecture, and cut like the framework."""
+    info = load_catalog().info(model_id)
+    if info.modality != "vision" or not (info.input or {}).get("shape") or info.task not in ("image-classification", "feature-extraction", "image-embedding"):
+        pytest.skip(f"{model_id}: a {info.task} model (checked by the torchvision trunk tests)")
+    check_version(model_id, tmp_path)
