@@ -200,7 +200,7 @@ def test_validate_deep_on_the_shipped_torch_registry(tmp_path: Path) -> None:
     assert len(features.registry_versions(paths)) == len(_shipped_versions(TORCH_ADAPTERS + ("word-vectors",)))
 
 
-def _generated_sample(step: int = 331) -> list[str]:
+def _generated_sample(step: int = 240) -> list[str]:
     """Every ``step``-th generated timm and torchvision version (a spread of families), read from the YAML."""
     import json
 
@@ -209,7 +209,12 @@ def _generated_sample(step: int = 331) -> list[str]:
         text = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
         data = json.loads(text)  # the generator writes JSON-style YAML under a comment header
         for name, model in data["models"].items():
-            ids.extend(f"{name}@{v}" for v, spec in model["versions"].items() if spec["adapter"] in ("timm", "torchvision"))
+            ids.extend(
+                f"{name}@{v}"
+                for v, spec in model["versions"].items()
+                # Random init of a billion-parameter model takes minutes on 2 cores: the sample stays small.
+                if spec["adapter"] in ("timm", "torchvision") and 0 < (spec.get("params") or 0) <= 60_000_000
+            )
     return sorted(ids)[::step]
 
 
