@@ -87,6 +87,16 @@ def cut_for(info: ModelInfo, until: Until, *, head: bool = False, folder: Path |
         if until is not None:
             raise ValueError("head=True keeps the whole model; do not combine it with until=")
         return Cut((), head=True)
+    found, measure = _derived(info, folder, check=check)
+    return Cut(tuple(_stages.select(found, until, measure)))
+
+
+def _derived(info: ModelInfo, folder: Path | None = None, *, check: bool = True) -> tuple[StageSet, Callable[[str], Stage]]:
+    """The version's derived stages and a measurer for its other cut points; checks the registry's list first.
+
+    Raises:
+        StageMismatchError: With ``check``, the registry's ``stages:`` list disagrees with the architecture.
+    """
     adapter = get_adapter(info.adapter)
     found = adapter.stages(info, folder)
 
@@ -95,7 +105,7 @@ def cut_for(info: ModelInfo, until: Until, *, head: bool = False, folder: Path |
 
     if check and info.stages:
         _stages.check_declared(found, info.stages, measure)
-    return Cut(tuple(_stages.select(found, until, measure)))
+    return found, measure
 
 
 def check_stages(model_id: str, *, registries: Registries = None) -> list[Stage]:
@@ -104,10 +114,7 @@ def check_stages(model_id: str, *, registries: Registries = None) -> list[Stage]
     Raises:
         StageMismatchError: A listed stage does not exist, or its channels or stride differ.
     """
-    info = load_catalog(registries).info(model_id)
-    adapter = get_adapter(info.adapter)
-    found = adapter.stages(info)
-    _stages.check_declared(found, info.stages, lambda name: adapter.measure(info, None, name))
+    found, _ = _derived(load_catalog(registries).info(model_id))
     return found.main
 
 
@@ -134,17 +141,15 @@ def check_registry_stages(paths: Sequence[str | os.PathLike[str]]) -> list[dict[
     Returns:
         One ``{"file", "model", "stage", "field", "message"}`` per problem (empty: all agree).
     """
-    from zoo.errors import MissingDependencyError, StageMismatchError, ZooError
+    from zoo.errors import StageMismatchError, ZooError
 
     problems = []
     for info in registry_versions(paths):
         try:
-            adapter = get_adapter(info.adapter)
-            found = adapter.stages(info)
-            _stages.check_declared(found, info.stages, lambda name, a=adapter, i=info: a.measure(i, None, name))
+            _derived(info)
         except StageMismatchError as exc:
             problems.append({"file": info.registry_file, "model": info.id, "stage": exc.stage, "field": exc.field, "message": str(exc)})
-        except (MissingDependencyError, ZooError) as exc:
+        except ZooError as exc:  # MissingDependencyError included
             problems.append({"file": info.registry_file, "model": info.id, "stage": "", "field": "", "message": f"cannot derive stages: {exc}"})
     return problems
 

@@ -16,7 +16,7 @@ from zoo.errors import (
 )
 from zoo.registry import _listing
 from zoo.registry._load import _INDEX_FORMAT, Part, _build_index, registry_parts
-from zoo.registry._views import ModelInfo, ModelSummary, _size, _verification
+from zoo.registry._views import ModelInfo, _size, _verification
 
 # How many index files (one per distinct set of sources) to keep.
 _KEEP_INDEXES = 8
@@ -96,31 +96,6 @@ class Catalog:
         if version not in record["versions"]:
             raise VersionNotFoundError(name, version, list(record["versions"]))
         return name, version
-
-    def summary(self, name: str, version: str | None = None, score: float = 0.0) -> ModelSummary:
-        """Returns the :class:`ModelSummary` of one model version."""
-        record = self.models[name]
-        version = version or record["default"]
-        v = record["versions"][version]
-        return ModelSummary(
-            name=name,
-            version=version,
-            default=record["default"],
-            versions=tuple(record["versions"]),
-            family=record["family"],
-            task=record["task"],
-            modality=record["modality"],
-            architecture=record["architecture"],
-            adapter=v["adapter"],
-            license=v["license"],
-            params=v.get("params"),
-            size=_size(v),
-            aliases=tuple(record.get("aliases", ())),
-            tags=tuple(record.get("tags", ())),
-            verification=_verification(v),
-            size_known=all(f.get("size") for f in v["files"]),
-            score=score,
-        )
 
     def info(self, model_id: str | ModelId) -> ModelInfo:
         """Returns the :class:`ModelInfo` of ``model_id`` (default version if none)."""
