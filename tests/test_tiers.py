@@ -17,6 +17,7 @@ from zoo import resolve
 from zoo.cache import Cache
 from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, OfflineError, UnpinnedFileError
+from zoo.registry import FileInfo
 
 FAST = RetryPolicy(attempts=2, backoff=0.05, max_wait=2.0, connect_timeout=5.0, read_timeout=5.0)
 REV2 = "fedcba9876543210fedcba9876543210fedcba98"
@@ -133,7 +134,7 @@ def test_prefix_record_belongs_to_its_source(https_server, tmp_path) -> None:  #
     https_server.add("/elsewhere/resnet18.pth", A)
     other = {"path": "r.pth", "size": len(A), "hash": {"sha256_prefix": prefix}, "source": {"url": https_server.url("/elsewhere/resnet18.pth")}}
     second = write_registry(tmp_path / "other.yaml", {"other": model_entry([other])})
-    assert not Cache().has_file(other)
+    assert not Cache().has_file(FileInfo.of(other))
     zoo.pull("other", registries=[second], policy=FAST)
     assert len(https_server.requests_for("/elsewhere/resnet18.pth", "GET")) == 1
 

@@ -33,10 +33,13 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import _settings
 from zoo.errors import StageMismatchError, StageNotFoundError
+
+if TYPE_CHECKING:
+    from zoo.registry import DeclaredStage
 
 __all__ = [
     "Stage",
@@ -140,12 +143,12 @@ class StageSet:
             close = [p for p in pool if p.endswith(name) or name.endswith(p) or p.startswith(name)][:n]
         return close
 
-    def with_aliases(self, declared: Iterable[dict[str, Any]]) -> StageSet:
+    def with_aliases(self, declared: Iterable[DeclaredStage]) -> StageSet:
         """The same set, with the registry's aliases attached to the stages they name."""
         aliases = dict(self.aliases)
         for entry in declared:
-            for alias in entry.get("aliases", ()):
-                aliases[alias] = entry["name"]
+            for alias in entry.aliases:
+                aliases[alias] = entry.name
         stages = tuple(
             replace(s, aliases=tuple(dict.fromkeys([*s.aliases, *(a for a, n in aliases.items() if n == s.name)])))
             for s in self.stages
@@ -203,7 +206,7 @@ def select(stages: StageSet, until: str | Sequence[str] | None, measure: Measure
     return out
 
 
-def check_declared(stages: StageSet, declared: Iterable[dict[str, Any]], measure: Measure) -> None:
+def check_declared(stages: StageSet, declared: Iterable[DeclaredStage], measure: Measure) -> None:
     """Checks a registry ``stages:`` list against the derived stages.
 
     Raises:
@@ -211,13 +214,13 @@ def check_declared(stages: StageSet, declared: Iterable[dict[str, Any]], measure
             stride differ from the architecture's; names both values.
     """
     for entry in declared:
-        name = entry["name"]
+        name = entry.name
         stage = _lookup(stages, name, measure) if stages.canonical(name) == name else None
         if stage is None:
             raise StageMismatchError(stages.model, name, "name", name, None, tuple(stages.closest(name, 3)))
         for key in ("channels", "stride"):
-            if entry.get(key) is not None and int(entry[key]) != getattr(stage, key):
-                raise StageMismatchError(stages.model, name, key, entry[key], getattr(stage, key))
+            if getattr(entry, key) != getattr(stage, key):
+                raise StageMismatchError(stages.model, name, key, getattr(entry, key), getattr(stage, key))
 
 
 def power_of_two_stride(size: int, out: int) -> int:
@@ -260,12 +263,12 @@ def cache_key(info: Any, spec: Any) -> str:
         "adapter": spec.name,
         "arch": info.arch,
         "arch_args": info.arch_args,
-        "input": (info.input or {}).get("shape"),
+        "input": list(info.input.shape) if info.input and info.input.shape else None,
         "zoo": __version__,
         "frameworks": {p: _installed(p) for p in spec.frameworks},
     }
     if spec.file_defined:
-        parts["files"] = sorted(f.get("sha256") or str(f.get("hash")) for f in info.files)
+        parts["files"] = sorted(f.sha256 or str(dict([f.hash]) if f.hash else None) for f in info.files)
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

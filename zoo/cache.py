@@ -55,11 +55,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import _settings
-from zoo._hashing import GIT_BLOB, Expected, hash_file, hash_prefix, tier
+from zoo._hashing import GIT_BLOB, Expected, hash_file, hash_prefix
 from zoo.errors import ChecksumMismatchError, NotCachedError
+
+if TYPE_CHECKING:
+    from zoo.registry import FileInfo
 
 __all__ = ["Cache", "CachedVersion", "VerifyReport", "MANIFEST"]
 
@@ -159,11 +162,11 @@ class Cache:
             return tofu / algo / f"{hexdigest}-{expected.origin}" if expected.origin else None
         return tofu / algo / hexdigest
 
-    def hub_pin(self, file: dict[str, Any]) -> dict[str, Any] | None:
-        """The recorded ``{repo, file, commit, sha256, size}`` of a hub-tier file entry, or None."""
-        if tier(file) != "hub":
+    def hub_pin(self, file: FileInfo) -> dict[str, Any] | None:
+        """The recorded ``{repo, file, commit, sha256, size}`` of a hub-tier file, or None."""
+        if file.tier != "hub":
             return None
-        path = self.record_path(Expected.of(file))
+        path = self.record_path(Expected.of(file.record))
         try:
             pin = json.loads(path.read_text())  # type: ignore[union-attr]
         except (OSError, ValueError):
@@ -176,14 +179,14 @@ class Cache:
         )
         return pin if ok else None
 
-    def recall(self, file: dict[str, Any]) -> str | None:
-        """The sha256 of a registry file entry: pinned, or recorded on first pull; None if unknown."""
-        if file.get("sha256"):
-            return file["sha256"]
-        if tier(file) == "hub":
+    def recall(self, file: FileInfo) -> str | None:
+        """The sha256 of a registry file: pinned, or recorded on first pull; None if unknown."""
+        if file.sha256:
+            return file.sha256
+        if file.tier == "hub":
             pin = self.hub_pin(file)
             return pin["sha256"] if pin else None
-        path = self.record_path(Expected.of(file))
+        path = self.record_path(Expected.of(file.record))
         if path is None:
             return None
         try:
@@ -192,12 +195,12 @@ class Cache:
             return None
         return value if _SHA256.match(value) else None
 
-    def expected(self, file: dict[str, Any]) -> Expected:
-        """What a registry file entry's bytes must be, with what first pulls recorded filled in."""
+    def expected(self, file: FileInfo) -> Expected:
+        """What a registry file's bytes must be, with what first pulls recorded filled in."""
         pin = self.hub_pin(file)
         if pin is not None:
-            return Expected.of(file, pin["sha256"], commit=pin["commit"], size=pin["size"])
-        return Expected.of(file, self.recall(file))
+            return Expected.of(file.record, pin["sha256"], commit=pin["commit"], size=pin["size"])
+        return Expected.of(file.record, self.recall(file))
 
     def remember(self, weak: tuple[str, str], sha256: str) -> None:
         """Records the sha256 found for a file pinned by md5, sha1 or sha384 (trust on first use)."""
@@ -226,8 +229,8 @@ class Cache:
         tmp.write_text(text + "\n")
         os.replace(tmp, path)
 
-    def has_file(self, file: dict[str, Any]) -> bool:
-        """True when the blob of a registry file entry is in the cache."""
+    def has_file(self, file: FileInfo) -> bool:
+        """True when the blob of a registry file is in the cache."""
         sha256 = self.recall(file)
         return sha256 is not None and self.has_blob(sha256)
 

@@ -44,7 +44,7 @@ from zoo.adapters._base import Cut
 from zoo.adapters._onnx import ort_session
 from zoo.errors import ExportError, ParityError, WeightsError
 from zoo.features import _build, cut_for
-from zoo.registry import ModelInfo, load_catalog
+from zoo.registry import FileInfo, ModelInfo, load_catalog
 
 __all__ = ["ExportResult", "Parity", "export", "read_metadata", "session", "Session", "DEFAULT_OPSET"]
 
@@ -175,8 +175,8 @@ def _metadata(info: ModelInfo, cut: Cut, exporter: str, opset: int, batch: str |
         "stage": ",".join(cut.names),
         "channels": ",".join(str(s.channels) for s in cut.stages),
         "stride": ",".join(str(s.stride) for s in cut.stages),
-        "input": json.dumps(info.input or {}, sort_keys=True),
-        "files": json.dumps({f["path"]: cache.recall(f) or _pin(f) for f in info.files}, sort_keys=True),
+        "input": json.dumps(info.input.to_dict() if info.input else {}, sort_keys=True),
+        "files": json.dumps({f.path: cache.recall(f) or _pin(f) for f in info.files}, sort_keys=True),
         "exporter": exporter,
         "opset": str(opset),
         "batch": str(batch),
@@ -186,9 +186,13 @@ def _metadata(info: ModelInfo, cut: Cut, exporter: str, opset: int, batch: str |
     return {_META_PREFIX + k: v for k, v in meta.items()}
 
 
-def _pin(file: dict[str, Any]) -> str:
-    """A file's sha256, or ``md5:<hex>`` for a weakly pinned one."""
-    return file.get("sha256") or ":".join(next(iter(file["hash"].items())))
+def _pin(file: FileInfo) -> str:
+    """A file's sha256, or ``md5:<hex>`` for a weakly pinned one (a hub-tier file: its repo and path)."""
+    if file.sha256:
+        return file.sha256
+    if file.hash is not None:
+        return ":".join(file.hash)
+    return f"hub:{file.source.hf}/{file.source.file}"
 
 
 def _finalize_graph(model: Any, metadata: dict[str, str]) -> Any:
@@ -467,7 +471,7 @@ def session(
     result = export(model_id, until, target, registries=registries, offline=offline, **export_options)
     pre = features.preprocess_for(info) if info.modality == "vision" else None
     tok = None
-    if info.modality == "text" and (info.input or {}).get("tokenizer"):
+    if info.modality == "text" and info.input is not None and info.input.tokenizer:
         try:
             tok = features.tokenizer(info.id, registries=registries, offline=offline)
         except WeightsError:

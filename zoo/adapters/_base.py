@@ -97,7 +97,7 @@ def tag(module: Any, info: Any, cut: Cut) -> Any:
     module.zoo_model = info.id
     module.zoo_stage = cut.to_dict()
     module.zoo_stages = list(cut.names)
-    module.zoo_input = dict(info.input) if info.input else None
+    module.zoo_input = info.input.to_dict() if info.input else None
     return module
 
 
@@ -316,7 +316,7 @@ def stage_from_shape(name: str, shape: tuple[int, ...], info: Any, *, main: bool
     """
     if info.modality != "vision":
         return Stage(name, int(shape[-1]), 1, (), shape, main)
-    size = int((info.input or {}).get("shape", [3, 224, 224])[-2])
+    size = int(info.input.shape[-2] if info.input is not None and info.input.shape else 224)
     if len(shape) == 3:
         c, h, w = shape
         if h != w and shape[0] == shape[1]:  # (H, W, C)

@@ -32,13 +32,13 @@ __all__ = ["CaffeAdapter"]
 
 
 def _file(info: Any, suffix: str, preferred: str | None = None) -> dict[str, Any]:
-    files = [f for f in info.files if f["path"].endswith(suffix)]
+    files = [f for f in info.files if f.path.endswith(suffix)]
     for f in files:
-        if f["path"] == preferred:
+        if f.path == preferred:
             return f
     if not files:
         raise WeightsError(
-            f"{info.id}: none of its files is a {suffix} ({', '.join(f['path'] for f in info.files)}); "
+            f"{info.id}: none of its files is a {suffix} ({', '.join(f.path for f in info.files)}); "
             "a Caffe model needs its deploy .prototxt and its .caffemodel"
         )
     return files[0]
@@ -63,11 +63,11 @@ class CaffeAdapter(OnnxNativeAdapter):
     export_kind = "caffe"
 
     def stage_files(self, info: Any) -> list[str] | None:
-        return [_file(info, ".prototxt", info.arch)["path"]]
+        return [_file(info, ".prototxt", info.arch).path]
 
     def _prototxt(self, info: Any, folder: Path | None) -> Path:
         """The prototxt: in ``folder`` when pulled, else fetched alone (the caffemodel is not needed for shapes)."""
-        path = _file(info, ".prototxt", info.arch)["path"]
+        path = _file(info, ".prototxt", info.arch).path
         if folder is None or not (folder / path).is_file():
             folder = self.architecture_folder(info, None)
         return folder / path
@@ -79,7 +79,7 @@ class CaffeAdapter(OnnxNativeAdapter):
         if not weights or folder is None:
             # No weights: random ones of the right shapes, for shape and parameter checks.
             return random_weights(load_net(prototxt))
-        return load_net(prototxt, folder / _file(info, ".caffemodel")["path"])
+        return load_net(prototxt, folder / _file(info, ".caffemodel").path)
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
         from zoo.caffe import load_net, stages_of

@@ -18,7 +18,7 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 def weights_file(info: Any, folder: Path) -> Path:
     """The version's weights file: the first ``.safetensors``, else the first ``.pth``/``.bin``."""
-    paths = [f["path"] for f in info.files]
+    paths = [f.path for f in info.files]
     for suffix in _WEIGHT_SUFFIXES:
         for p in paths:
             if p.endswith(suffix):

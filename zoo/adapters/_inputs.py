@@ -52,13 +52,13 @@ _INTERPOLATION = {"nearest": 0, "bilinear": 2, "bicubic": 3}  # PIL.Image.Resamp
 class _Preprocess:
     """Image -> normalized tensor (C, H, W): resize, center crop, scale to [0, 1], normalize."""
 
-    def __init__(self, spec: dict[str, Any], model: str):
+    def __init__(self, spec: Any, model: str):
         self.model = model
-        channels, self.height, self.width = spec["shape"]
-        self.mean = spec["mean"]
-        self.std = spec["std"]
-        self.crop_pct = spec.get("crop_pct") or 1.0
-        self.resample = _INTERPOLATION[spec.get("interpolation") or "bilinear"]
+        channels, self.height, self.width = spec.shape
+        self.mean = list(spec.mean)
+        self.std = list(spec.std)
+        self.crop_pct = spec.crop_pct or 1.0
+        self.resample = _INTERPOLATION[spec.interpolation or "bilinear"]
 
     def __repr__(self) -> str:
         return (
@@ -96,8 +96,8 @@ class _Preprocess:
 
 def preprocess_for(info: Any) -> Callable[[Any], Any]:
     """The image transform of a resolved :class:`~zoo.registry.ModelInfo` (see :func:`zoo.preprocess`)."""
-    spec = info.input or {}
-    if not spec.get("shape") or spec.get("mean") is None:
+    spec = info.input
+    if spec is None or not spec.shape or spec.mean is None:
         raise WeightsError(f"{info.id} has no image input spec (it is a {info.modality} model); use zoo.tokenizer for text")
     return _Preprocess(spec, info.id)
 
@@ -106,9 +106,8 @@ def example_inputs(info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, .
     """Zero inputs of the registry's input shape: an image batch, or token ids and a mask."""
     import torch
 
-    spec = info.input or {}
     if info.modality == "vision":
-        return (torch.zeros(batch, *spec["shape"]),)
+        return (torch.zeros(batch, *info.input.shape),)
     ids = torch.ones(batch, seq_len, dtype=torch.long)
     return ids, torch.ones(batch, seq_len, dtype=torch.long)
 
@@ -117,7 +116,7 @@ def vision_inputs(info: Any, batch: int) -> list[tuple[Any, ...]]:
     """Parity inputs for an image model: a random batch, a natural-looking image, one random image."""
     import torch
 
-    c, h, w = info.input["shape"]
+    c, h, w = info.input.shape
     gen = torch.Generator().manual_seed(0)
     natural = preprocess_for(info)(natural_image()).unsqueeze(0)
     return [(torch.randn(batch, c, h, w, generator=gen),), (natural,), (torch.randn(1, c, h, w, generator=gen),)]
@@ -128,8 +127,7 @@ def text_inputs(info: Any, folder: Path | None, vocab: int) -> list[tuple[Any, .
     import torch
 
     inputs: list[tuple[Any, ...]] = []
-    spec = info.input or {}
-    if folder is not None and spec.get("tokenizer"):
+    if folder is not None and info.input is not None and info.input.tokenizer:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)

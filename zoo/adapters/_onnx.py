@@ -24,12 +24,14 @@ from zoo.errors import WeightsError
 __all__ = ["OnnxAdapter", "OnnxNativeAdapter", "OnnxStage", "ort_session", "cut_graph", "with_outputs"]
 
 
-def ort_session(model_bytes: bytes) -> Any:
-    """A CPU ONNX Runtime session, quiet."""
+def ort_session(model_bytes: bytes | str, threads: int | None = None) -> Any:
+    """A CPU ONNX Runtime session, quiet; ``threads`` intra-op threads (None: ONNX Runtime's default)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
@@ -76,9 +78,9 @@ class OnnxStage:
 
 def onnx_file(info: Any) -> str:
     """The path of the version's ``.onnx`` file."""
-    files = [f["path"] for f in info.files if f["path"].endswith(".onnx")]
+    files = [f.path for f in info.files if f.path.endswith(".onnx")]
     if not files:
-        raise WeightsError(f"{info.id}: none of its files is an .onnx model ({', '.join(f['path'] for f in info.files)})")
+        raise WeightsError(f"{info.id}: none of its files is an .onnx model ({', '.join(f.path for f in info.files)})")
     return files[0]
 
 
@@ -118,7 +120,7 @@ def _shapes(model: Any, info: Any) -> dict[str, tuple[int, ...]]:
 
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
-    shape = (info.input or {}).get("shape")
+    shape = info.input.shape if info.input is not None else None
     weights = {t.name for t in fixed.graph.initializer}
     for vi in fixed.graph.input:
         dims = vi.type.tensor_type.shape.dim

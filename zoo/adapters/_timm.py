@@ -70,7 +70,7 @@ class TimmAdapter(TorchAdapter):
         shapes: list[tuple[int, ...] | None] = [None] * len(names)
         device = next(model.parameters()).device
         try:
-            x = torch.zeros(1, *info.input["shape"], device=device)
+            x = torch.zeros(1, *info.input.shape, device=device)
             with torch.no_grad():
                 outs = model.forward_intermediates(x, indices=list(range(len(names))), intermediates_only=True)
             shapes = [tuple(int(d) for d in o.shape[1:]) for o in outs]

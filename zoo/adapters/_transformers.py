@@ -120,7 +120,7 @@ class TransformersAdapter(TorchAdapter):
 
     def stage_files(self, info: Any) -> list[str] | None:
         """The pinned ``config.json`` is the architecture; without one, ``arch`` + ``arch_args`` are."""
-        return [f["path"] for f in info.files if f["path"] == "config.json"]
+        return [f.path for f in info.files if f.path == "config.json"]
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
         from transformers import AutoModel

@@ -34,13 +34,13 @@ def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
     source = info.files[0]
     sha256 = cache.recall(source)
     if sha256 is None:
-        raise WeightsError(f"{info.id}: {source['path']} is not in the cache; pull it first ('zoo pull {info.id}')")
+        raise WeightsError(f"{info.id}: {source.path} is not in the cache; pull it first ('zoo pull {info.id}')")
     dest = cache.root / "vectors" / sha256
     if not (dest / "vocab.txt").is_file():
         with cache.lock(f"vectors-{sha256}"):
             if not (dest / "vocab.txt").is_file():
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                _vectors.convert(folder / source["path"], dest, format=FORMATS[info.arch])
+                _vectors.convert(folder / source.path, dest, format=FORMATS[info.arch])
     return _vectors.KeyedVectors.load(dest)
 
 
@@ -77,7 +77,7 @@ class WordVectorsAdapter(TorchAdapter):
         if folder is not None:
             dim = int(cached_vectors(info, folder).vectors.shape[1])
         elif info.stages:
-            dim = int(info.stages[0]["channels"])
+            dim = int(info.stages[0].channels)
         else:
             raise WeightsError(f"{info.id}: the vectors' dimension is known once the file is pulled; run 'zoo pull {info.id}'")
         return StageSet(info.id, (Stage("embeddings", dim, 1, (), None),)).with_aliases(info.stages)

@@ -20,7 +20,7 @@ index is never stale. Listing, searching and ``info`` read only that index.
 
 The package's modules, each one job:
 
-* ``_views``: :class:`ModelSummary` and :class:`ModelInfo`, what callers get;
+* ``_views``: :class:`ModelSummary`, :class:`ModelInfo` and its typed parts, what callers get;
 * ``_load``: reading and validating YAML, merging layers, building the index data;
 * ``_catalog``: the JSON index on disk and :class:`Catalog` lookups;
 * ``_listing``: the index derived into rows a cold ``zoo list`` reads fast;
@@ -32,13 +32,31 @@ from zoo.registry._authoring import add_entry, get_entry
 from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401 (_CATALOGS: tests clear it)
 from zoo.registry._load import registry_files, validate_paths
 from zoo.registry._query import info, list_models, parse_count, parse_size, search
-from zoo.registry._views import ModelInfo, ModelList, ModelSummary
+from zoo.registry._views import (
+    DeclaredStage,
+    FileInfo,
+    InputSpec,
+    Metric,
+    ModelInfo,
+    ModelList,
+    ModelSummary,
+    Paper,
+    PypiMember,
+    Source,
+)
 
 __all__ = [
     "Catalog",
     "ModelSummary",
     "ModelInfo",
     "ModelList",
+    "Paper",
+    "Metric",
+    "InputSpec",
+    "DeclaredStage",
+    "FileInfo",
+    "Source",
+    "PypiMember",
     "load_catalog",
     "validate_paths",
     "registry_files",

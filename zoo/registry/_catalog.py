@@ -16,7 +16,7 @@ from zoo.errors import (
 )
 from zoo.registry import _listing
 from zoo.registry._load import _INDEX_FORMAT, Part, _build_index, registry_parts
-from zoo.registry._views import ModelInfo, _size, _verification
+from zoo.registry._views import DeclaredStage, FileInfo, InputSpec, Metric, ModelInfo, Paper, _size, _verification, _views
 
 # How many index files (one per distinct set of sources) to keep.
 _KEEP_INDEXES = 8
@@ -113,7 +113,7 @@ class Catalog:
             modality=record["modality"],
             architecture=record["architecture"],
             description=record.get("description"),
-            paper=record.get("paper"),
+            paper=Paper.of(record.get("paper")),
             aliases=tuple(record.get("aliases", ())),
             tags=tuple(record.get("tags", ())),
             adapter=v["adapter"],
@@ -122,14 +122,14 @@ class Catalog:
             license=v["license"],
             dataset=v.get("dataset"),
             version_description=v.get("description"),
-            version_paper=v.get("paper"),
+            version_paper=Paper.of(v.get("paper")),
             version_tags=tuple(v.get("tags", ())),
             params=v.get("params"),
             size=_size(v),
-            metrics=tuple(v.get("metrics", ())),
-            input=v.get("input"),
-            stages=tuple(v.get("stages", ())),
-            files=tuple(v["files"]),
+            metrics=_views(v.get("metrics"), Metric),
+            input=InputSpec.of(v.get("input")),
+            stages=_views(v.get("stages"), DeclaredStage),
+            files=_views(v["files"], FileInfo),
             verification=_verification(v),
             weights_layout=v.get("weights_layout"),
             ids=tuple(v.get("ids", ())),

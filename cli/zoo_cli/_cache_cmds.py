@@ -1,0 +1,221 @@
+"""The local cache: ``zoo pull``, ``zoo verify``, ``zoo cache ...`` and ``zoo mirror create``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+import zoo
+from zoo import errors
+from zoo_cli import _render
+from zoo_cli._options import json_option, progress_option, registries, run_with_progress
+
+__all__ = ["cache_group", "mirror_group", "pull_cmd", "verify_cmd"]
+
+
+@click.command("pull")
+@click.argument("model_ids", nargs=-1)
+@click.option("--lock", "lock_file", type=click.Path(exists=True, dir_okay=False), help="Pull exactly what this lock file pins.")
+@click.option("--offline", is_flag=True, default=None, help="Never use the network (also: ZOO_OFFLINE=1).")
+@click.option(
+    "--require-pinned",
+    is_flag=True,
+    default=None,
+    help="Refuse files not pinned by sha256/sha384 in the registry or the lock, before downloading (also: ZOO_REQUIRE_PINNED=1).",
+)
+@progress_option
+@json_option
+@click.pass_context
+def pull_cmd(
+    ctx: click.Context,
+    model_ids: tuple[str, ...],
+    lock_file: str | None,
+    offline: bool | None,
+    require_pinned: bool | None,
+    show_progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Download and verify every file of each model; print its local folder.
+
+    MODEL_IDS are name[@version]. Files already in the cache are used as they
+    are, without any network request.
+    """
+    from zoo import resolve
+
+    if not model_ids and not lock_file:
+        raise click.UsageError("give one or more model ids, or --lock FILE")
+
+    def work(reporter: Any) -> list[Any]:
+        results = []
+        if model_ids:
+            results += resolve.pull_many(
+                list(model_ids), registries=registries(ctx), progress=reporter, offline=offline, require_pinned=require_pinned
+            )
+        if lock_file:
+            results += resolve.pull_lock(lock_file, progress=reporter, offline=offline, require_pinned=require_pinned)
+        return results
+
+    results = run_with_progress(as_json, show_progress, work)
+    _prepare_word_vectors(ctx, results)
+    for result in results:
+        if as_json:
+            _render.emit_json_line(result.to_dict())
+        else:
+            click.echo(str(result.path))
+
+
+def _prepare_word_vectors(ctx: click.Context, results: list[Any]) -> None:
+    """Word-vector models are parsed once, right after the pull, into their safe cached form."""
+    for result in results:
+        try:
+            info = zoo.info(result.model, registries=registries(ctx))
+        except (errors.ModelNotFoundError, errors.VersionNotFoundError):
+            continue  # pulled from a lock file for a model this registry does not know
+        if info.adapter == "word-vectors":
+            from zoo import features
+
+            features.load_vectors(result.model, registries=registries(ctx))
+
+
+@click.command("verify")
+@click.option("--jobs", type=click.IntRange(min=1), help="Files hashed at once (default: CPU count).")
+@json_option
+@click.pass_context
+def verify_cmd(ctx: click.Context, jobs: int | None, as_json: bool) -> None:
+    """Re-hash every cached file; remove corrupt ones (exit 1 if any)."""
+    from zoo import resolve
+
+    report = resolve.verify(jobs=jobs)
+    if as_json:
+        _render.emit_json(
+            {"ok": report.ok, "checked": report.checked, "bytes": report.bytes, "corrupt": [{"sha256": n, "actual": a} for n, a in report.corrupt]}
+        )
+    else:
+        click.echo(f"checked {report.checked} files ({_render.human_size(report.bytes)})")
+        for name, actual in report.corrupt:
+            click.echo(f"corrupt: blob {name} hashes to {actual}; removed, the next pull fetches it again", err=True)
+        if report.ok:
+            click.echo("all files match their sha256")
+    if not report.ok:
+        ctx.exit(1)
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """Inspect and clean the local cache ($ZOO_HOME)."""
+
+
+@cache_group.command("ls")
+@json_option
+def cache_ls(as_json: bool) -> None:
+    """List cached model versions."""
+    from zoo.cache import Cache
+
+    versions = Cache().versions()
+    if as_json:
+        _render.emit_json(
+            [
+                {"model": f"{v.name}@{v.version}", "path": str(v.path), "files": len(v.files), "present": len(v.present), "size": v.size, "complete": v.complete}
+                for v in versions
+            ]
+        )
+        return
+    if not versions:
+        click.echo("The cache holds no models. Pull one with 'zoo pull NAME'.")
+        return
+    _render.table(
+        ["model", "files", "size", "complete", "path"],
+        [[f"{v.name}@{v.version}", f"{len(v.present)}/{len(v.files)}", _render.human_size(v.size), "yes" if v.complete else "no", str(v.path)] for v in versions],
+    )
+
+
+@cache_group.command("du")
+@json_option
+def cache_du(as_json: bool) -> None:
+    """Show how much disk the cache uses."""
+    from zoo.cache import Cache
+
+    cache = Cache()
+    usage = cache.usage()
+    if as_json:
+        _render.emit_json({"root": str(cache.root), **usage})
+        return
+    click.echo(f"root:     {cache.root}")
+    click.echo(f"blobs:    {usage['blobs']} files, {_render.human_size(usage['blob_bytes'])}")
+    click.echo(f"partial:  {_render.human_size(usage['partial_bytes'])} (interrupted downloads, resumable)")
+    click.echo(f"staging:  {_render.human_size(usage['staging_bytes'])}")
+    click.echo(f"versions: {usage['versions']}")
+
+
+@cache_group.command("rm")
+@click.argument("model_id")
+@json_option
+def cache_rm(model_id: str, as_json: bool) -> None:
+    """Remove a model (or one version) and the files no other model uses."""
+    from zoo.cache import Cache
+
+    mid = zoo.parse_model_id(model_id)
+    folders, freed = Cache().remove(mid.name, mid.version)
+    if as_json:
+        _render.emit_json({"removed": [str(f) for f in folders], "freed": freed})
+    else:
+        click.echo(f"removed {len(folders)} version(s), freed {_render.human_size(freed)}")
+
+
+@cache_group.command("gc")
+@json_option
+def cache_gc(as_json: bool) -> None:
+    """Delete blobs no model references, partial downloads and staging files."""
+    from zoo.cache import Cache
+
+    removed, freed = Cache().gc()
+    if as_json:
+        _render.emit_json({"removed": removed, "freed": freed})
+    else:
+        click.echo(f"removed {len(removed)} file(s), freed {_render.human_size(freed)}")
+
+
+@cache_group.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@progress_option
+@json_option
+@click.pass_context
+def cache_import(ctx: click.Context, folder: str, show_progress: bool | None, as_json: bool) -> None:
+    """Adopt local files whose size and sha256 match registry files."""
+    from zoo import resolve
+
+    report = run_with_progress(False, show_progress if not as_json else False, lambda r: resolve.import_folder(folder, registries=registries(ctx), progress=r))
+    if as_json:
+        _render.emit_json(report)
+        return
+    click.echo(f"adopted {len(report['adopted'])} file(s)")
+    for model in report["complete"]:
+        click.echo(f"complete: {model}")
+    for model in report["partial"]:
+        click.echo(f"partial:  {model} (other files still to pull)")
+
+
+@click.group("mirror")
+def mirror_group() -> None:
+    """Write mirrors that other machines can pull from (ZOO_MIRROR)."""
+
+
+@mirror_group.command("create")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.argument("model_ids", nargs=-1, required=True)
+@progress_option
+@json_option
+@click.pass_context
+def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], show_progress: bool | None, as_json: bool) -> None:
+    """Write DEST/sha256/<hex> for every file of the models, plus DEST/registry/."""
+    from zoo import resolve
+
+    report = run_with_progress(
+        False, show_progress if not as_json else False, lambda r: resolve.create_mirror(dest, list(model_ids), registries=registries(ctx), progress=r)
+    )
+    if as_json:
+        _render.emit_json(report)
+    else:
+        click.echo(f"mirror {report['path']}: {len(report['models'])} model(s), {report['files']} new file(s), {_render.human_size(report['bytes'])}")
+        click.echo(f"use it with: ZOO_MIRROR={report['path']} ZOO_REGISTRY={report['path']}/registry zoo pull ...")

@@ -1,0 +1,75 @@
+"""``zoo export``: a cut model to ONNX, through :func:`zoo.exporter.export`."""
+
+from __future__ import annotations
+
+import click
+
+from zoo_cli import _render
+from zoo_cli._options import json_option, registries
+
+__all__ = ["export_cmd"]
+
+
+@click.command("export")
+@click.argument("model_id")
+@click.option(
+    "--until",
+    help="The stage to cut after (see 'zoo stages'), or several, comma-separated (one output each); "
+    "default: the whole feature trunk.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .onnx file (default: NAME-STAGE.onnx here).")
+@click.option("--head", is_flag=True, help="Export the whole model with its classifier.")
+@click.option("--vocab", type=click.IntRange(min=1), help="Word vectors: keep the N most frequent words.")
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity: absolute tolerance.")
+@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity: relative tolerance.")
+@click.option("--check/--no-check", default=True, help="Check ONNX Runtime against torch (default); --no-check is the explicit opt-out.")
+@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Export again even if an identical export is cached.")
+@click.option("--offline", is_flag=True, default=None, help="Never use the network.")
+@json_option
+@click.pass_context
+def export_cmd(
+    ctx: click.Context,
+    model_id: str,
+    until: str | None,
+    output: str | None,
+    head: bool,
+    vocab: int | None,
+    opset: int,
+    batch: str,
+    atol: float,
+    rtol: float,
+    check: bool,
+    exporter: str,
+    no_cache: bool,
+    offline: bool | None,
+    as_json: bool,
+) -> None:
+    """Export a cut model to ONNX, checked against torch, with its provenance inside."""
+    from zoo.exporter import export
+
+    batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
+    stages: str | list[str] | None = [s.strip() for s in until.split(",")] if until and "," in until else until
+    result = export(
+        model_id, stages, output, head=head, vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
+        exporter=exporter, use_cache=not no_cache, registries=registries(ctx), offline=offline,
+    )
+    if as_json:
+        _render.emit_json(result.to_dict())
+        return
+    echo = click.echo
+    echo(f"wrote {result.path} ({_render.human_size(result.size)})" + ("  [from the export cache]" if result.cached else ""))
+    echo(f"  model:    {result.model}  stage: {result.stage or '(whole model)'}")
+    echo(f"  exporter: {result.exporter}  opset: {result.opset}")
+    for name, dims in result.inputs.items():
+        echo(f"  input:    {name} {dims}")
+    for name, dims in result.outputs.items():
+        echo(f"  output:   {name} {dims}")
+    p = result.parity
+    if p is None:
+        echo("  parity:   not checked (--no-check)")
+    else:
+        echo(f"  parity:   max abs {p.max_abs:.3g}, max rel {p.max_rel:.3g}, cosine {p.cosine:.7f} over {p.inputs} inputs (atol {p.atol:g}, rtol {p.rtol:g}): ok")
+    echo(f"  time:     {result.seconds:.2f} s")
