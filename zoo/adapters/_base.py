@@ -39,7 +39,7 @@ from zoo import _stages
 from zoo._plugins import AdapterSpec
 from zoo._stages import Stage, StageSet
 from zoo.adapters import _inputs
-from zoo.errors import ExportError, StageNotFoundError
+from zoo.errors import ExportError, InvalidOptionError, StageNotFoundError
 
 __all__ = [
     "Adapter",
@@ -164,14 +164,14 @@ class Adapter:
     def check_options(self, info: Any, options: dict[str, Any]) -> None:
         """Refuses load options this adapter does not take."""
         if options:
-            raise ValueError(f"{', '.join(options)}= does not apply to {info.id} (a {self.name} model)")
+            raise InvalidOptionError(f"{', '.join(options)}= does not apply to {info.id} (a {self.name} model)")
 
     def after_pull(self, info: Any, folder: Path) -> None:
         """Work to do once the files are verified (default: none)."""
 
     def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
         """The version as :class:`zoo.vectors.KeyedVectors` (word-vector adapters; None folder: only check)."""
-        raise ValueError(f"{info.id} is a {self.name} model, not word vectors; use zoo.load")
+        raise InvalidOptionError(f"{info.id} is a {self.name} model, not word vectors; use zoo.load")
 
     # ---- export --------------------------------------------------------------
 

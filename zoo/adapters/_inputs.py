@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import WeightsError
+from zoo.errors import InvalidOptionError, WeightsError
 
 __all__ = ["natural_image", "preprocess_for", "example_inputs", "vision_inputs", "text_inputs", "SENTENCES"]
 
@@ -67,14 +67,20 @@ class _Preprocess:
         )
 
     def __call__(self, image: Any) -> Any:
-        import numpy as np
+        """The normalized ``torch.Tensor`` (C, H, W)."""
         import torch
+
+        return torch.from_numpy(self.array(image))
+
+    def array(self, image: Any) -> Any:
+        """The same as a float32 numpy array (C, H, W), without importing torch."""
+        import numpy as np
         from PIL import Image
 
         if not isinstance(image, Image.Image):
             array = np.asarray(image)
             if array.dtype != np.uint8 or array.ndim not in (2, 3):
-                raise ValueError(
+                raise InvalidOptionError(
                     f"{self.model}: preprocess takes a PIL image or a uint8 array (H, W[, C]); "
                     f"got {array.dtype} with shape {array.shape}"
                 )
@@ -88,10 +94,10 @@ class _Preprocess:
         w, h = image.size
         left, top = (w - self.width) // 2, (h - self.height) // 2
         image = image.crop((left, top, left + self.width, top + self.height))
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        return (x - mean) / std
+        x = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
 
 
 def preprocess_for(info: Any) -> Callable[[Any], Any]:

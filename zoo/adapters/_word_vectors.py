@@ -18,7 +18,7 @@ from zoo import vectors as _vectors
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
 from zoo.cache import Cache
-from zoo.errors import WeightsError
+from zoo.errors import InvalidOptionError, WeightsError
 
 __all__ = ["WordVectorsAdapter", "cached_vectors", "WordEmbedding", "FORMATS"]
 
@@ -86,7 +86,7 @@ class WordVectorsAdapter(TorchAdapter):
         super().check_options(info, {k: v for k, v in options.items() if k != "vocab"})
         vocab = options.get("vocab")
         if vocab is not None and (not isinstance(vocab, int) or vocab < 1):
-            raise ValueError(f"vocab must be a positive number of words, not {vocab!r}")
+            raise InvalidOptionError(f"vocab must be a positive number of words, not {vocab!r}")
 
     def after_pull(self, info: Any, folder: Path) -> None:
         cached_vectors(info, folder)

@@ -16,7 +16,7 @@ from typing import Any
 from zoo._hashing import hash_file
 from zoo.caffe._net import load_net, param_count, read_limited
 from zoo.caffe._stages import stages_of
-from zoo.errors import CaffeFormatError
+from zoo.errors import CaffeFormatError, InvalidOptionError
 
 __all__ = ["read_frontmatter", "registry_entry"]
 
@@ -131,14 +131,14 @@ def registry_entry(
     stem = caffemodel.removesuffix(".caffemodel")
     paper = paper or _PAPERS.get(stem)
     if paper is None:
-        raise ValueError(
+        raise InvalidOptionError(
             f"{model_dir}: zoo does not know the paper of {caffemodel}; pass paper={{'title': ..., 'url': 'https://...', 'year': ...}}"
         )
     path = model_dir / prototxt
     net = load_net(path)
     shape = [int(d) for d in next(iter(net.inputs.values()))[1:]]
     if len(shape) != 3 or shape[0] != 3:
-        raise ValueError(f"{path}: input shape {shape} is not a 3-channel image (C, H, W); write this entry by hand")
+        raise InvalidOptionError(f"{path}: input shape {shape} is not a 3-channel image (C, H, W); write this entry by hand")
     sha256, size = hash_file(path)
     original_url = str(caffemodel_url or front["caffemodel_url"]).strip()
     url = "https://" + original_url[len("http://") :] if original_url.startswith("http://") else original_url

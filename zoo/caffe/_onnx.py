@@ -24,7 +24,7 @@ import numpy as np
 from zoo.caffe._layer_type import lookup
 from zoo.caffe._plan import Plan, check_weights, plan_of, steps_for
 from zoo.caffe._topology import needed, wanted_tops
-from zoo.errors import ExportError
+from zoo.errors import ExportError, InvalidOptionError
 
 if TYPE_CHECKING:
     from zoo.caffe._net import Net
@@ -168,9 +168,9 @@ def to_onnx(
     import onnx
 
     if not isinstance(opset, int) or opset < 13:
-        raise ValueError(f"opset must be 13 or later (Softmax over one axis), not {opset!r}")
+        raise InvalidOptionError(f"opset must be 13 or later (Softmax over one axis), not {opset!r}")
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
-        raise ValueError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
+        raise InvalidOptionError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
     tops = wanted_tops(net, until)
     plan = plan_of(net)
     check_weights(net, steps_for(net, plan, tops))

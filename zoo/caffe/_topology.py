@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from zoo.caffe._layer_type import registered
-from zoo.errors import CaffeFormatError, ExportError, StageNotFoundError
+from zoo.errors import (
+    CaffeFormatError,
+    ExportError,
+    InvalidOptionError,
+    StageNotFoundError,
+)
 
 if TYPE_CHECKING:
     from zoo.caffe._net import Layer, Net
@@ -57,10 +62,10 @@ def wanted_tops(net: Net, until: str | Sequence[str] | None) -> list[str]:
         return [order[-1]]
     names = [until] if isinstance(until, str) else list(until)
     if not names:
-        raise ValueError("until is an empty list; give a top name, a list of top names, or None for the last top")
+        raise InvalidOptionError("until is an empty list; give a top name, a list of top names, or None for the last top")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"until names {', '.join(map(repr, twice))} more than once; give each top once")
+        raise InvalidOptionError(f"until names {', '.join(map(repr, twice))} more than once; give each top once")
     for name in names:
         if name not in order:
             raise StageNotFoundError(net.name, name, order)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.errors import InvalidOptionError
 from zoo.registry._catalog import Catalog, load_catalog
 from zoo.registry._listing import (
     M_ARCH,
@@ -70,7 +71,7 @@ def parse_size(text: str | int) -> int:
         return text
     match = _SIZE.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a size: write e.g. 500MB, 1.5GiB or 1000000")
+        raise InvalidOptionError(f"{text!r} is not a size: write e.g. 500MB, 1.5GiB or 1000000")
     number, unit = float(match[1]), (match[2] or "").lower()
     base = 1024 if "i" in unit else 1000
     scale = 1 if unit in ("", "b") else base ** ("kmgt".index(unit[0]) + 1)
@@ -88,7 +89,7 @@ def parse_count(text: str | int) -> int:
         return text
     match = _COUNT.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a count: write e.g. 30M, 1.5G, 500k or 25000000")
+        raise InvalidOptionError(f"{text!r} is not a count: write e.g. 30M, 1.5G, 500k or 25000000")
     unit = (match[2] or "").lower()
     return int(float(match[1]) * (1000 ** ("kmg".index(unit) + 1) if unit else 1))
 
@@ -115,7 +116,7 @@ class _Filters:
         min_top1: float | None,
     ):
         if source is not None and source not in SOURCES:
-            raise ValueError(f"{source!r} is not a source: use one of {', '.join(SOURCES)}")
+            raise InvalidOptionError(f"{source!r} is not a source: use one of {', '.join(SOURCES)}")
         self.task, self.modality, self.adapter, self.tag, self.source = task, modality, adapter, tag, source
         self.license = license.lower() if license is not None else None
         self.max_size = parse_size(max_size) if max_size is not None else None
@@ -173,7 +174,7 @@ def _sort_getter(sort: str, records: Records) -> tuple[str, bool]:
     if key in _FIXED_KEYS or key in _KNOWN_METRICS or key in records.metric_names:
         return key, descending
     metrics = sorted(set(records.metric_names) | set(_KNOWN_METRICS))
-    raise ValueError(
+    raise InvalidOptionError(
         f"cannot sort by {key!r}: use name, params, size, year or a metric ({', '.join(metrics)}); prefix '-' for descending"
     )
 
@@ -244,7 +245,7 @@ def _summary(m: Row, v: Row, score: float = 0.0) -> ModelSummary:
 
 def _page(hits: list[tuple[Any, ...]], limit: int | None, offset: int) -> ModelList:
     if offset < 0 or (limit is not None and limit < 0):
-        raise ValueError("limit and offset must be >= 0")
+        raise InvalidOptionError("limit and offset must be >= 0")
     end = None if limit is None else offset + limit
     page = [_summary(h[0], h[1], h[2] if len(h) > 2 else 0.0) for h in hits[offset:end]]
     return ModelList(page, total=len(hits), offset=offset)
@@ -319,7 +320,7 @@ def list_models(
     if not filters.active and not sort and not all_versions and limit is not None:
         # Every model, by name, one page: read only that page's rows (a terminal's screenful of 2,000).
         if offset < 0 or limit < 0:
-            raise ValueError("limit and offset must be >= 0")
+            raise InvalidOptionError("limit and offset must be >= 0")
         page = [records.row(i) for i in range(offset, min(offset + limit, len(records)))]
         rows = [_summary(m, m[M_VERSIONS][_ordered_positions(m, False)[0]]) for m in page]
         return ModelList(rows, total=len(records), offset=offset)

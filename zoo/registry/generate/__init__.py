@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.errors import InvalidOptionError
 from zoo.registry.generate._common import Context, SourceOutput
 from zoo.registry.generate._diff import Change, RegistryDiff, diff
 
@@ -135,7 +136,7 @@ def _collect(source: str, ctx: Context) -> SourceOutput:
         from zoo.registry.generate import _gensim
 
         return _gensim.collect(ctx)
-    raise ValueError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+    raise InvalidOptionError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
 
 
 def _drop_shadowed(outputs: dict[str, SourceOutput], reserved: set[str]) -> list[str]:
@@ -185,7 +186,7 @@ def generate(
 
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
-        raise ValueError(f"unknown source {unknown[0]!r}; use one of {', '.join(SOURCES)}")
+        raise InvalidOptionError(f"unknown source {unknown[0]!r}; use one of {', '.join(SOURCES)}")
     folder = Path(manifests) if manifests is not None else default_manifests()
     if not folder.is_dir():
         raise FileNotFoundError(f"no manifests folder at {folder}; pass --manifests DIR or set ZOO_MANIFESTS")

@@ -1,0 +1,19 @@
+"""Transfer learning: read a dataset, embed it with a cut backbone, probe stages with a linear classifier, export backbone + head.
+
+The package's modules, each one job:
+
+* ``_readers``: image folders and text files (local or fsspec URLs) as :class:`Dataset` items;
+* ``_pooling``: a cut model's output to one vector per input (avg, max, mean, cls, none);
+* ``_runtime``: :class:`Encoder`, preprocessing + ONNX Runtime or torch + pooling over a batch;
+* ``_embed``: :func:`embed`, the local engine (resumable shards, Parquet or ``.npy``);
+* ``_ray``: the same pipeline on Ray Data;
+* ``_probe``: cross-validated linear probes, :func:`probe` over models x stages;
+* ``_head``: the fitted :class:`Head`, saved as safetensors;
+* ``_classifier``: backbone cut + pooling + head + softmax as one ONNX file.
+"""
+
+from zoo.transfer._embed import EmbedResult, embed, read_embeddings
+from zoo.transfer._head import Head
+from zoo.transfer._probe import ProbeResult, ProbeRow, probe
+
+__all__ = ["EmbedResult", "Head", "ProbeResult", "ProbeRow", "embed", "probe", "read_embeddings"]
