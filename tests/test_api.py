@@ -117,6 +117,7 @@ LAYERS = {
     "zoo._ids": 0,
     "zoo._hashing": 0,
     "zoo._plugins": 0,
+    "zoo._defaults": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
     "zoo.cache": 3,

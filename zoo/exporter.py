@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
+from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
 from zoo._version import __version__
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
@@ -48,7 +49,7 @@ from zoo.registry import FileInfo, ModelInfo, load_catalog
 
 __all__ = ["ExportResult", "Parity", "export", "read_metadata", "session", "Session", "DEFAULT_OPSET"]
 
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = EXPORT_OPSET
 _TWO_GB = 2 * 1024**3
 _META_PREFIX = "zoo."
 @dataclass(frozen=True)
@@ -306,8 +307,8 @@ def export(
     vocab: int | None = None,
     opset: int = DEFAULT_OPSET,
     batch: str | int = "dynamic",
-    atol: float = 1e-4,
-    rtol: float = 1e-3,
+    atol: float = EXPORT_ATOL,
+    rtol: float = EXPORT_RTOL,
     check: bool = True,
     exporter: str = "auto",
     use_cache: bool = True,
@@ -346,7 +347,7 @@ def export(
     import onnx
 
     start = time.perf_counter()
-    if exporter not in ("auto", "dynamo", "torchscript"):
+    if exporter not in EXPORTERS:
         raise InvalidOptionError(f"exporter must be auto, dynamo or torchscript, not {exporter!r}")
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
         raise InvalidOptionError(f"batch must be 'dynamic' or a positive int, not {batch!r}")

@@ -228,6 +228,24 @@ def pull_info(info: ModelInfo, *, offline: bool | None = None, progress: Callabl
     return folder
 
 
+def finish_pulls(results: Sequence[Any], *, registries: Registries = None) -> None:
+    """Lets each pulled version's adapter finish its files (word vectors: parsed once into their safe cached form).
+
+    Args:
+        results: :class:`~zoo.resolve.PullResult` s of :func:`zoo.pull` or a lock file's pull; a
+            version this registry does not know (pulled from a lock) is left as it is.
+    """
+    from zoo.errors import ModelNotFoundError, VersionNotFoundError
+
+    catalog = load_catalog(registries)
+    for result in results:
+        try:
+            info = catalog.info(result.model)
+        except (ModelNotFoundError, VersionNotFoundError):
+            continue
+        get_adapter(info.adapter).after_pull(info, Path(result.path))
+
+
 def load_vectors(
     model_id: str, *, vocab: int | None = None, registries: Registries = None, offline: bool | None = None
 ) -> Any:

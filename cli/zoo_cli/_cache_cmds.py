@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 import zoo
-from zoo import errors
 from zoo_cli import _render
 from zoo_cli._options import json_option, progress_option, registries, run_with_progress
 
@@ -57,25 +56,14 @@ def pull_cmd(
         return results
 
     results = run_with_progress(as_json, show_progress, work)
-    _prepare_word_vectors(ctx, results)
+    from zoo.features import finish_pulls
+
+    finish_pulls(results, registries=registries(ctx))
     for result in results:
         if as_json:
             _render.emit_json_line(result.to_dict())
         else:
             click.echo(str(result.path))
-
-
-def _prepare_word_vectors(ctx: click.Context, results: list[Any]) -> None:
-    """Word-vector models are parsed once, right after the pull, into their safe cached form."""
-    for result in results:
-        try:
-            info = zoo.info(result.model, registries=registries(ctx))
-        except (errors.ModelNotFoundError, errors.VersionNotFoundError):
-            continue  # pulled from a lock file for a model this registry does not know
-        if info.adapter == "word-vectors":
-            from zoo import features
-
-            features.load_vectors(result.model, registries=registries(ctx))
 
 
 @click.command("verify")

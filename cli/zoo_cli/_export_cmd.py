@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
+
 from zoo_cli import _render
 from zoo_cli._options import json_option, registries
 
@@ -28,12 +30,12 @@ __all__ = ["export_cmd"]
     "that head + softmax as one classifier (class probabilities; labels in the metadata).",
 )
 @click.option("--vocab", type=click.IntRange(min=1), help="Word vectors: keep the N most frequent words.")
-@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--opset", type=int, default=EXPORT_OPSET, show_default=True)
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
-@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity: absolute tolerance.")
-@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity: relative tolerance.")
+@click.option("--atol", type=float, default=EXPORT_ATOL, show_default=True, help="Parity: absolute tolerance.")
+@click.option("--rtol", type=float, default=EXPORT_RTOL, show_default=True, help="Parity: relative tolerance.")
 @click.option("--check/--no-check", default=True, help="Check ONNX Runtime against torch (default); --no-check is the explicit opt-out.")
-@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True)
+@click.option("--exporter", type=click.Choice(EXPORTERS), default="auto", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Export again even if an identical export is cached.")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @json_option
