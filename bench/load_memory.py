@@ -117,15 +117,15 @@ def _prepare(root: Path) -> tuple[Path, Path, int]:
         "task": "image-classification",
         "modality": "vision",
         "architecture": "ResNet-50 (benchmark copy, random weights)",
-        "paper": dict(shipped.paper),
+        "paper": shipped.paper.to_dict(),
         "default": "v1",
         "versions": {
             "v1": {
                 "adapter": "timm",
                 "arch": "resnet50",
                 "license": "apache-2.0",
-                "input": dict(shipped.input),
-                "stages": [dict(s) for s in shipped.stages],
+                "input": shipped.input.to_dict(),
+                "stages": [s.to_dict() for s in shipped.stages],
                 "files": [
                     {
                         "path": "model.safetensors",
