@@ -49,7 +49,8 @@ bench: install
 	$(BIN)/python bench/load_memory.py
 	$(BIN)/python bench/vectors_parse.py
 	$(BIN)/python bench/embed_throughput.py
-	$(BIN)/python bench/ray_overhead.py --images 400
+	$(BIN)/python bench/ray_overhead.py
+	$(BIN)/python bench/probe_sweep.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -25,8 +25,9 @@ cores: other jobs sharing the 2 cores swing single runs by 2-5x.
 
 No goal is set (the issue asks for the figures); nothing is judged met or not.
 
-Counts: 500 images and 4 x 50 sentences as the issue asks; the full run takes about 3 minutes
-on an idle 2-core machine, most of it the four exports (~35 s for each Lite1 export).
+Counts: 500 images and 4 x 50 sentences as the issue asks; a full run took 145 s here (load
+1-3 on 2 cores), most of it the four first runs with their exports (Lite1: 43 s sweep, 20 s
+single stage) and the Lite1 fits (blocks.6, 320 dims: ~3.5 s idle for 5 folds).
 --quick: 100 images and 4 x 10 sentences.
 
 Usage: python bench/probe_sweep.py [--runs 1] [--quick] [--images N] [--per-topic N]
