@@ -37,6 +37,10 @@ __all__ = [
     "VectorsFormatError",
     "UnknownWordError",
     "CaffeFormatError",
+    "OnnxFormatError",
+    "UnsafeFileError",
+    "InsufficientSpaceError",
+    "LockTimeoutError",
 ]
 
 
@@ -431,4 +435,86 @@ class ParityError(ExportError, ValueError):
         self.model = model
         self.stage = stage
         self.parity = parity
+        super().__init__(message)
+
+
+class OnnxFormatError(ZooError, ValueError):
+    """An ONNX file is malformed: unreadable protobuf, a graph with a cycle, an undefined input.
+
+    Attributes:
+        path: The file.
+        reason: What is wrong, in a few words (``cycle``, ``not a model``...).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, reason: str | None = None):
+        self.path = path
+        self.reason = reason
+        super().__init__(message)
+
+
+class UnsafeFileError(ZooError, ValueError):
+    """A file or folder was refused before it was read: it would reach outside where it belongs or is too big.
+
+    Raised for archive members with absolute or ``..`` paths, symlinks pointing
+    out of an imported or mirror folder, ONNX external data whose ``location``
+    escapes the model's folder, and declared sizes beyond zoo's limits.
+
+    Attributes:
+        path: The file, member or link at fault.
+        reason: One of ``absolute-path``, ``path-escape``, ``symlink``, ``too-large``.
+        target: Where it pointed (a link's target, an external-data location), when there is one.
+        limit: For ``too-large``: the limit in bytes; ``size`` the declared size.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        reason: str | None = None,
+        target: str | None = None,
+        size: int | None = None,
+        limit: int | None = None,
+    ):
+        self.path = path
+        self.reason = reason
+        self.target = target
+        self.size = size
+        self.limit = limit
+        super().__init__(message)
+
+
+class InsufficientSpaceError(ZooError, OSError):
+    """The file system holding the cache (or an output) has not enough free space.
+
+    Nothing half-written is left where it would be trusted; an interrupted
+    download keeps its ``.partial`` file so the next pull resumes it.
+
+    Attributes:
+        path: The folder that is full.
+        needed: Bytes still to be written (None when unknown).
+        free: Bytes free there when it was checked.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, needed: int | None = None, free: int | None = None):
+        self.path = path
+        self.needed = needed
+        self.free = free
+        super().__init__(message)
+
+
+class LockTimeoutError(ZooError, TimeoutError):
+    """A lock held by another process was not released in time.
+
+    Attributes:
+        path: The lock file.
+        holder: What the holder recorded about itself (``pid``, ``host``,
+            ``command``, ``since``), or None when it recorded nothing.
+        waited: Seconds waited.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, holder: dict[str, object] | None = None, waited: float = 0.0):
+        self.path = path
+        self.holder = holder
+        self.waited = waited
         super().__init__(message)

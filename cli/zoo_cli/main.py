@@ -45,6 +45,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.StageNotFoundError, 2),
     (errors.StageMismatchError, 2),
     (errors.DatasetError, 2),
+    (errors.UnsafeFileError, 4),
     (errors.ModelNotFoundError, 3),
     (errors.VersionNotFoundError, 3),
     (errors.NotCachedError, 3),
@@ -52,13 +53,15 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.UnpinnedFileError, 4),
     (errors.DownloadError, 5),
     (errors.ExportError, 6),
+    (errors.InsufficientSpaceError, 7),
+    (errors.LockTimeoutError, 7),
     (errors.ZooError, 1),
 ]
 
 _EPILOG = """\b
 Exit codes: 0 ok, 1 other error, 2 bad input (id, stage, option) or invalid registry,
-3 unknown model or version, 4 checksum mismatch or unpinned file, 5 download or offline
-error, 6 export or parity failure.
+3 unknown model or version, 4 checksum mismatch, unpinned or unsafe file, 5 download or
+offline error, 6 export or parity failure, 7 no space left or a lock not released.
 \b
 Environment: ZOO_HOME (cache root), ZOO_REGISTRY (extra registries),
 ZOO_OFFLINE, ZOO_MIRROR, ZOO_DEBUG (tracebacks and library logs)."""

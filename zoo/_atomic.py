@@ -1,0 +1,169 @@
+"""Atomic writes: a file or folder appears whole under its name, or not at all.
+
+Every writer in zoo goes through here, so there is one temp-name rule: a
+temp sits next to its target (same file system, so the rename is atomic) and
+is named ``.<name>.<pid>-<random>.tmp``: unique per writer, so two processes
+writing the same target never share a temp file, and ``zoo cache gc`` can tell
+a live writer's temp (its pid is alive) from one a killed process left.
+
+``fsync=True`` flushes the data before the rename and the folder after it, so
+the new name survives a power cut with the new bytes behind it; the cache's
+blobs, pins and manifests use it. Outputs a user can simply re-run (exports,
+reports) skip it.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.json"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("{}")
+    >>> target.read_text()
+    '{}'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from zoo.errors import InsufficientSpaceError
+
+__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text", "temp_name", "temp_owner", "is_temp", "no_space", "is_no_space"]
+
+_TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{12}\.tmp$")
+
+
+def temp_name(target: str | os.PathLike[str]) -> Path:
+    """A fresh temp path next to ``target``: ``.<name>.<pid>-<random>.tmp``."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def is_temp(path: str | os.PathLike[str]) -> bool:
+    """True for a name :func:`temp_name` makes."""
+    return _TEMP.match(Path(path).name) is not None
+
+
+def temp_owner(path: str | os.PathLike[str]) -> int | None:
+    """The pid of the process that made a temp name, or None if it is not one."""
+    match = _TEMP.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def no_space(exc: OSError, path: str | os.PathLike[str], needed: int | None = None) -> InsufficientSpaceError:
+    """The :class:`InsufficientSpaceError` for an ``ENOSPC``/``EDQUOT`` raised while writing under ``path``."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = 0
+    need = f"{needed:,} more bytes are needed, " if needed else ""
+    return InsufficientSpaceError(
+        f"no space left on the file system of {folder} ({need}{free:,} bytes free); "
+        "free some space ('zoo cache gc', 'zoo cache rm') or point ZOO_HOME elsewhere, then run it again",
+        path=str(folder), needed=needed, free=free,
+    )
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """True for the ``OSError`` a full disk (or quota) raises."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[Path]:
+    """Yields a temp path next to ``target``; on success renames it onto ``target``.
+
+    Write the file at the yielded path (with any library: ``onnx.save``,
+    ``safetensors``, ``pyarrow``). If the block raises, the temp is removed and
+    ``target`` is untouched. A full disk becomes :class:`InsufficientSpaceError`.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(target)
+    try:
+        yield tmp
+        if fsync:
+            _fsync_file(tmp)
+        os.replace(tmp, target)
+        if fsync:
+            _fsync_dir(target.parent)
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space(exc, target.parent) from exc
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes, *, fsync: bool = False) -> Path:
+    """Writes ``data`` to ``target`` atomically; returns ``target``."""
+    with atomic_path(target, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text(target: str | os.PathLike[str], text: str, *, fsync: bool = False) -> Path:
+    """Writes ``text`` (UTF-8) to ``target`` atomically; returns ``target``."""
+    return write_bytes(target, text.encode("utf-8"), fsync=fsync)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
+    """Yields a new empty temp folder next to ``target``; on success it becomes ``target``.
+
+    Readers see the old folder or the whole new one, never a half-filled one.
+    With ``replace`` an existing ``target`` is moved aside and removed after
+    the swap (there is a moment with no ``target``, never a mixed one);
+    without it an existing ``target`` is left alone and the new folder dropped
+    (another writer finished first).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.exists() and replace:
+            old = temp_name(target)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        elif not target.exists():
+            os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space(exc, target.parent) from exc
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
