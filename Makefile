@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The torch build this machine has on disk (see README); pip takes it from there.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test bench clean install
+.PHONY: demo test bench hardening clean install
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The hardening suite alone (issue 13): kills, full disks, races, hostile files, fuzzing, server faults;
+# it ends with the table (case, tried, survived, corrupt files in the cache afterwards). `make test` runs it too.
+hardening: install
+	$(BIN)/python -m pytest -q -m hardening
 
 bench: install
 	$(BIN)/python bench/cli_latency.py
