@@ -89,7 +89,7 @@ def audit(home: str | os.PathLike[str], *, request: pytest.FixtureRequest | None
         base = root / area
         for path in base.rglob("*") if base.is_dir() else ():
             owner = _atomic.temp_owner(path)
-            if owner is not None and not _pid_alive(owner):
+            if owner is not None and not _pid_alive(owner[1]):
                 problems.append(f"{path}: temp left by a process that is gone")
     vectors = root / "vectors"
     for folder in sorted(vectors.iterdir()) if vectors.is_dir() else ():

@@ -446,7 +446,7 @@ def test_cache_ls_du_rm_gc(served, zoo_env) -> None:  # noqa: ANN001
     orphan = zoo_env / "blobs" / "sha256" / ("f" * 64)
     orphan.write_bytes(b"orphan")
     gc = json.loads(run_zoo("cache", "gc", "--json").stdout)
-    assert gc["removed"] == ["f" * 64] and not orphan.exists()
+    assert gc["removed"] == ["blobs/sha256/" + "f" * 64] and not orphan.exists() and gc["idle"] is True
     rm = json.loads(run_zoo("cache", "rm", "tiny", "--json").stdout)
     assert rm["freed"] == sum(map(len, data.values()))
     assert not list((zoo_env / "blobs" / "sha256").iterdir())

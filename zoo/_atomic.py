@@ -2,9 +2,9 @@
 
 Every writer in zoo goes through here, so there is one temp-name rule: a
 temp sits next to its target (same file system, so the rename is atomic) and
-is named ``.<name>.<pid>-<random>.tmp``: unique per writer, so two processes
-writing the same target never share a temp file, and ``zoo cache gc`` can tell
-a live writer's temp (its pid is alive) from one a killed process left.
+is named ``.<name>.<host>-<pid>-<random>.tmp``: unique per writer, so two
+processes writing the same target never share a temp file, and ``zoo cache gc``
+can tell a live writer's temp (its pid is alive) from one a killed process left.
 
 ``fsync=True`` flushes the data before the rename and the folder after it, so
 the new name survives a power cut with the new bytes behind it; the cache's
@@ -27,21 +27,26 @@ import errno
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from zoo.errors import InsufficientSpaceError
 
-__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text", "temp_name", "temp_owner", "is_temp", "no_space", "is_no_space"]
+__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text", "temp_name", "temp_owner", "is_temp", "no_space", "is_no_space", "fsync_file", "fsync_dir", "HOST"]
 
-_TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{12}\.tmp$")
+HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40]
+_TEMP = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_.]*)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp(\.[a-z]+)?$")
 
 
-def temp_name(target: str | os.PathLike[str]) -> Path:
-    """A fresh temp path next to ``target``: ``.<name>.<pid>-<random>.tmp``."""
+def temp_name(target: str | os.PathLike[str], suffix: str = "") -> Path:
+    """A fresh temp path next to ``target``: ``.<name>.<host>-<pid>-<random>.tmp[suffix]``.
+
+    ``suffix`` (e.g. ``.yaml``) is for writers that check the temp with a tool keyed on extensions.
+    """
     target = Path(target)
-    return target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    return target.with_name(f".{target.name}.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp{suffix}")
 
 
 def is_temp(path: str | os.PathLike[str]) -> bool:
@@ -49,10 +54,10 @@ def is_temp(path: str | os.PathLike[str]) -> bool:
     return _TEMP.match(Path(path).name) is not None
 
 
-def temp_owner(path: str | os.PathLike[str]) -> int | None:
-    """The pid of the process that made a temp name, or None if it is not one."""
+def temp_owner(path: str | os.PathLike[str]) -> tuple[str, int] | None:
+    """``(host, pid)`` of the process that made a temp name, or None if it is not one."""
     match = _TEMP.match(Path(path).name)
-    return int(match.group(1)) if match else None
+    return (match["host"], int(match["pid"])) if match else None
 
 
 def no_space(exc: OSError, path: str | os.PathLike[str], needed: int | None = None) -> InsufficientSpaceError:
@@ -77,7 +82,7 @@ def is_no_space(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
@@ -90,7 +95,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -99,7 +104,7 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False, suffix: str = "") -> Iterator[Path]:
     """Yields a temp path next to ``target``; on success renames it onto ``target``.
 
     Write the file at the yielded path (with any library: ``onnx.save``,
@@ -108,14 +113,14 @@ def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False) -> Itera
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(target)
+    tmp = temp_name(target, suffix)
     try:
         yield tmp
         if fsync:
-            _fsync_file(tmp)
+            fsync_file(tmp)
         os.replace(tmp, target)
         if fsync:
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
     except OSError as exc:
         if is_no_space(exc):
             raise no_space(exc, target.parent) from exc
@@ -160,7 +165,7 @@ def atomic_folder(target: str | os.PathLike[str], *, replace: bool = False) -> I
             shutil.rmtree(old, ignore_errors=True)
         elif not target.exists():
             os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except OSError as exc:
         if is_no_space(exc):
             raise no_space(exc, target.parent) from exc

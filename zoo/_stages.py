@@ -28,14 +28,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import _settings
+from zoo import _atomic, _settings
 from zoo.errors import InvalidOptionError, StageMismatchError, StageNotFoundError
 
 if TYPE_CHECKING:
@@ -295,13 +293,7 @@ def load_cached(model: str, key: str) -> StageSet | None:
 
 def store(key: str, stages: StageSet) -> None:
     """Writes a derived stage set to the cache (atomically; a failure to write is not an error)."""
-    path = _path(key)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(stages.to_dict()), encoding="utf-8")
-        os.replace(tmp, path)
+        _atomic.write_text(_path(key), json.dumps(stages.to_dict()))
     except OSError:
-        pass  # a read-only ZOO_HOME only costs a rebuild next time
-    finally:
-        tmp.unlink(missing_ok=True)
+        pass  # a read-only (or full) ZOO_HOME only costs a rebuild next time

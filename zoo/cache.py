@@ -21,12 +21,22 @@ registry gives::
     │   ├── sha256_prefix/f37072fd-9c1e…   sha256 of the file with that prefix, per source URL
     │   └── hf/timm/resnet50.a1_in1k/
     │       └── model.safetensors.json     {repo, file, commit, sha256, size} of a hub-tier file
-    ├── tmp/                               staging for Hugging Face downloads
-    └── index/                             the registry index (see zoo.registry)
+    ├── tmp/                               work folders of running pulls and exports (tmp/<what>-<host>-<pid>-…)
+    ├── index/  stages/  exports/  sessions/  vectors/  embeds/
+    │                                      derived files, rebuilt from the blobs when missing
+    └── (every area is named once, in zoo._layout, with its gc rule)
 
 A blob enters ``blobs/`` only by an atomic rename after its size and sha256
 were checked, so a file there is trusted by its name; ``verify`` re-hashes
 everything. Links are relative symlinks, else hard links, else copies.
+Every write goes through :mod:`zoo._atomic` (unique temp names carrying the
+writer's pid, fsync for blobs, pins and manifests).
+
+``gc`` never removes what a live process holds: temp files and work folders
+are removed only once the pid in their name is gone; unreferenced blobs,
+partial downloads and (with ``derived=True``) derived files only while no
+other process holds the cache's use lock (:func:`zoo._locks.using`, taken by
+pulls, imports, exports, embeddings and vector conversions).
 
 Files the registry pins by another digest (sha384, a sha256 prefix, md5 or
 sha1) are stored by their sha256 too: the first pull checks that digest,
@@ -50,21 +60,20 @@ import os
 import re
 import shutil
 import urllib.parse
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import _settings
+from zoo import _atomic, _layout, _locks, _settings
 from zoo._hashing import GIT_BLOB, Expected, hash_file, hash_prefix
 from zoo.errors import ChecksumMismatchError, NotCachedError
 
 if TYPE_CHECKING:
     from zoo.registry import FileInfo
 
-__all__ = ["Cache", "CachedVersion", "VerifyReport", "MANIFEST"]
+__all__ = ["Cache", "CachedVersion", "GcReport", "VerifyReport", "MANIFEST"]
 
 MANIFEST = ".zoo-manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -95,6 +104,27 @@ class CachedVersion:
     def complete(self) -> bool:
         """True when every file's blob is present."""
         return len(self.present) == len(self.files)
+
+
+@dataclass
+class GcReport:
+    """What ``Cache.gc`` removed and what it left because a live process may hold it.
+
+    Attributes:
+        removed: Paths removed, relative to the cache root.
+        freed: Bytes freed.
+        kept: ``(relative path, why)`` of what was left in place.
+        idle: True when no other process was using the cache.
+    """
+
+    removed: list[str] = field(default_factory=list)
+    freed: int = 0
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    idle: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (what ``zoo cache gc --json`` prints)."""
+        return {"removed": self.removed, "freed": self.freed, "kept": [{"path": p, "why": w} for p, w in self.kept], "idle": self.idle}
 
 
 @dataclass
@@ -224,10 +254,7 @@ class Cache:
             text = json.dumps({"repo": hub.repo, "file": hub.file, "commit": hub.commit, "sha256": sha256, "size": expected.size}, indent=1)
         else:
             text = sha256
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
+        _atomic.write_text(path, text + "\n", fsync=True)
 
     def has_file(self, file: FileInfo) -> bool:
         """True when the blob of a registry file is in the cache."""
@@ -242,24 +269,33 @@ class Cache:
         """The folder of one model version."""
         return self.root / "models" / name / version
 
-    def staging_dir(self) -> Path:
-        """A new empty folder under ``tmp/`` on the cache's file system."""
-        path = self.root / "tmp" / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
+    def area(self, name: str) -> Path:
+        """The folder of one cache area (``blobs``, ``exports``, ``vectors``...; see :mod:`zoo._layout`)."""
+        return _layout.area(self.root, name)
 
-    def lock(self, sha256: str, timeout: float = -1) -> Any:
-        """Returns an inter-process lock for fetching one blob.
+    def staging_dir(self, purpose: str = "staging") -> Path:
+        """A new empty work folder under ``tmp/``, named for this process (gc leaves it while it runs)."""
+        return _layout.work_dir(self.root, purpose)
+
+    def lock_path(self, name: str) -> Path:
+        """The lock file of one blob (by sha256) or job (``vectors-<sha256>``, ``export-<key>``...)."""
+        return self.area("locks") / f"{name}.lock"
+
+    def lock(self, name: str, timeout: float | None = None) -> Any:
+        """Holds the inter-process lock of one blob or job (a context manager).
 
         Args:
-            sha256: The blob.
-            timeout: Seconds to wait; -1 waits forever.
-        """
-        from filelock import FileLock
+            name: The blob's sha256 or the job's name.
+            timeout: Seconds to wait (None: ``ZOO_LOCK_TIMEOUT``, by default for ever).
 
-        folder = self.root / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(folder / f"{sha256}.lock"), timeout=timeout)
+        Raises:
+            LockTimeoutError: The holder (named in the message) kept it longer than ``timeout``.
+        """
+        return _locks.exclusive(self.lock_path(name), timeout=timeout, what=name)
+
+    def in_use(self) -> Any:
+        """Marks this process as working in the cache while the ``with`` block runs (gc then keeps what it may need)."""
+        return _locks.using(self.root)
 
     # ---- adding blobs -----------------------------------------------------
 
@@ -271,7 +307,9 @@ class Cache:
         """
         self.blobs.mkdir(parents=True, exist_ok=True)
         target = self.blob_path(sha256)
+        _atomic.fsync_file(staged)
         os.replace(staged, target)
+        _atomic.fsync_dir(self.blobs)
         return target
 
     def add_file(
@@ -309,7 +347,7 @@ class Cache:
             self.record(expected, expected.sha256)
             return expected.sha256
         self.blobs.mkdir(parents=True, exist_ok=True)
-        staged = self.blobs / f".{expected.key}.{uuid.uuid4().hex}.tmp"
+        staged = _atomic.temp_name(self.blobs / expected.key)
         try:
             if move:
                 try:
@@ -327,6 +365,10 @@ class Cache:
             self.commit(staged, digests["sha256"])
             self.record(expected, digests["sha256"])
             return digests["sha256"]
+        except OSError as exc:
+            if _atomic.is_no_space(exc):
+                raise _atomic.no_space(exc, self.blobs, size) from exc
+            raise
         finally:
             staged.unlink(missing_ok=True)
 
@@ -351,7 +393,7 @@ class Cache:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_symlink() and os.readlink(dest) == os.path.relpath(blob, dest.parent):
             return
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        tmp = _atomic.temp_name(dest)
         try:
             try:
                 os.symlink(os.path.relpath(blob, dest.parent), tmp)
@@ -369,9 +411,7 @@ class Cache:
         path = folder / MANIFEST
         old = self._read_manifest(folder)
         merged = {**old, **files}
-        tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        _atomic.write_text(path, json.dumps(merged, indent=1, sort_keys=True), fsync=True)
 
     @staticmethod
     def _read_manifest(folder: Path) -> dict[str, str]:
@@ -409,18 +449,22 @@ class Cache:
         """The sha256 of every blob some model version's manifest names."""
         return {sha for v in self.versions() for sha in v.files.values()}
 
-    def usage(self) -> dict[str, int]:
-        """Bytes in blobs, partial downloads and staging, and counts."""
+    def usage(self) -> dict[str, Any]:
+        """Bytes in blobs, partial downloads, work folders and every other area, and counts.
+
+        ``areas`` maps each area of :data:`zoo._layout.AREAS` present on disk to its bytes.
+        """
         blobs = list(self.iter_blobs())
         partial = [p for p in self.blobs.glob(f"*{_PARTIAL}")] if self.blobs.is_dir() else []
-        staging = self.root / "tmp"
-        staged = [p for p in staging.rglob("*") if p.is_file()] if staging.is_dir() else []
+        areas = {a.name: _tree_bytes(self.area(a.name)) for a in _layout.AREAS if self.area(a.name).exists()}
         return {
             "blobs": len(blobs),
             "blob_bytes": sum(p.stat().st_size for p in blobs),
             "partial_bytes": sum(p.stat().st_size for p in partial),
-            "staging_bytes": sum(p.stat().st_size for p in staged),
+            "staging_bytes": areas.get("tmp", 0),
+            "derived_bytes": sum(areas.get(name, 0) for name in _layout.DERIVED),
             "versions": len(self.versions()),
+            "areas": areas,
         }
 
     def remove(self, name: str, version: str | None = None) -> tuple[list[Path], int]:
@@ -449,33 +493,80 @@ class Cache:
                 blob.unlink()
         return folders, freed
 
-    def gc(self) -> tuple[list[str], int]:
-        """Drops unreferenced blobs, partial downloads, staging and temp files.
+    def gc(self, *, derived: bool = False) -> GcReport:
+        """Removes what nothing needs, and never what a live process holds.
 
-        Returns:
-            (names of removed files, bytes freed).
+        Always: temp files and work folders of processes that are gone, and
+        converted vectors whose source blob is gone. When no other process is
+        using the cache (its use lock is free): unreferenced blobs, partial
+        downloads, and with ``derived`` the derived areas (stages, exports,
+        sessions, vectors, embeds), all rebuilt on demand. What was left
+        because another process works in the cache is listed in ``kept``.
         """
-        keep = self.referenced()
-        removed: list[str] = []
-        freed = 0
+        report = GcReport()
+        with _locks.idle(self.root) as idle:
+            report.idle = idle
+            self._gc_dead_temps(report)
+            keep = self.referenced()
+            if self.blobs.is_dir():
+                for path in sorted(self.blobs.iterdir()):
+                    if not path.is_file() or _atomic.is_temp(path) or path.name in keep:
+                        continue
+                    what = "partial download" if path.name.endswith(_PARTIAL) else "unreferenced blob"
+                    if idle:
+                        self._drop(path, report)
+                    else:
+                        report.kept.append((self._rel(path), f"{what}: another zoo process is using the cache"))
+            vectors = self.area("vectors")
+            for folder in sorted(vectors.iterdir()) if vectors.is_dir() else ():
+                if folder.is_dir() and not _atomic.is_temp(folder) and not self.has_blob(folder.name) and idle:
+                    self._drop(folder, report)
+            if derived:
+                for name in _layout.DERIVED:
+                    base = self.area(name)
+                    for path in sorted(base.iterdir()) if base.is_dir() else ():
+                        if _atomic.is_temp(path):
+                            continue
+                        if idle:
+                            self._drop(path, report)
+                        else:
+                            report.kept.append((self._rel(path), "derived file: another zoo process is using the cache"))
+        return report
 
-        def drop(path: Path) -> None:
-            nonlocal freed
-            freed += path.stat().st_size
-            path.unlink()
-            removed.append(path.name)
+    def _gc_dead_temps(self, report: GcReport) -> None:
+        """Temp files and work folders whose writer is gone, in every area."""
+        tmp = self.area("tmp")
+        for path in sorted(tmp.iterdir()) if tmp.is_dir() else ():
+            owner = _layout.work_owner(path) or _atomic.temp_owner(path)
+            if owner is not None and _layout.pid_alive(owner[1], owner[0]):
+                report.kept.append((self._rel(path), f"work folder of running pid {owner[1]}"))
+            else:
+                self._drop(path, report)  # a dead writer's, or a name no live writer makes
+        for a in _layout.AREAS:
+            if a.name in ("tmp", "locks", "index"):
+                continue
+            base = self.area(a.name)
+            if not base.is_dir():
+                continue
+            for path in sorted(p for p in base.rglob(".*.tmp") if _atomic.is_temp(p)):
+                owner = _atomic.temp_owner(path)
+                if owner is not None and not _layout.pid_alive(owner[1], owner[0]):
+                    self._drop(path, report)
 
-        if self.blobs.is_dir():
-            for path in sorted(self.blobs.iterdir()):
-                if path.is_file() and (path.name not in keep or len(path.name) != 64):
-                    drop(path)
-        staging = self.root / "tmp"
-        if staging.is_dir():
-            for path in sorted(staging.rglob("*")):
-                if path.is_file():
-                    drop(path)
-            shutil.rmtree(staging, ignore_errors=True)
-        return removed, freed
+    def _rel(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+    def _drop(self, path: Path, report: GcReport) -> None:
+        try:
+            size = _tree_bytes(path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            return  # removed meanwhile (its writer finished and renamed it)
+        report.freed += size
+        report.removed.append(self._rel(path))
 
     def verify(
         self,
@@ -509,3 +600,19 @@ class Cache:
                         path.unlink(missing_ok=True)
         return report
 
+
+def _tree_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (symlinks not followed)."""
+    try:
+        if path.is_symlink() or path.is_file():
+            return path.lstat().st_size if path.is_symlink() else path.stat().st_size
+        total = 0
+        for p in path.rglob("*"):
+            try:
+                if p.is_file() and not p.is_symlink():
+                    total += p.stat().st_size
+            except OSError:
+                continue
+        return total
+    except OSError:
+        return 0

@@ -132,8 +132,12 @@ def cache_du(as_json: bool) -> None:
     click.echo(f"root:     {cache.root}")
     click.echo(f"blobs:    {usage['blobs']} files, {_render.human_size(usage['blob_bytes'])}")
     click.echo(f"partial:  {_render.human_size(usage['partial_bytes'])} (interrupted downloads, resumable)")
-    click.echo(f"staging:  {_render.human_size(usage['staging_bytes'])}")
+    click.echo(f"work:     {_render.human_size(usage['staging_bytes'])} (tmp/: running or interrupted work)")
+    click.echo(f"derived:  {_render.human_size(usage['derived_bytes'])} (exports, sessions, vectors, embeds, stages; 'zoo cache gc --derived' drops them)")
     click.echo(f"versions: {usage['versions']}")
+    others = {k: v for k, v in usage["areas"].items() if k not in ("blobs", "tmp")}
+    if others:
+        click.echo("areas:    " + ", ".join(f"{k} {_render.human_size(v)}" for k, v in others.items()))
 
 
 @cache_group.command("rm")
@@ -152,16 +156,27 @@ def cache_rm(model_id: str, as_json: bool) -> None:
 
 
 @cache_group.command("gc")
+@click.option("--derived", is_flag=True, help="Also drop derived files (exports, sessions, vectors, embeds, stages); they are rebuilt on demand.")
 @json_option
-def cache_gc(as_json: bool) -> None:
-    """Delete blobs no model references, partial downloads and staging files."""
+def cache_gc(derived: bool, as_json: bool) -> None:
+    """Delete blobs no model references, partial downloads and dead work files.
+
+    Nothing a running zoo process holds is deleted: while another process uses
+    the cache, only what provably belongs to nobody goes, and the rest is listed.
+    """
     from zoo.cache import Cache
 
-    removed, freed = Cache().gc()
+    report = Cache().gc(derived=derived)
     if as_json:
-        _render.emit_json({"removed": removed, "freed": freed})
-    else:
-        click.echo(f"removed {len(removed)} file(s), freed {_render.human_size(freed)}")
+        _render.emit_json(report.to_dict())
+        return
+    click.echo(f"removed {len(report.removed)} item(s), freed {_render.human_size(report.freed)}")
+    if report.kept:
+        click.echo(f"kept {len(report.kept)} item(s) in use:")
+        for path, why in report.kept[:20]:
+            click.echo(f"  {path}: {why}")
+        if len(report.kept) > 20:
+            click.echo(f"  ... and {len(report.kept) - 20} more (--json lists all)")
 
 
 @cache_group.command("import")
@@ -182,6 +197,8 @@ def cache_import(ctx: click.Context, folder: str, show_progress: bool | None, as
         click.echo(f"complete: {model}")
     for model in report["partial"]:
         click.echo(f"partial:  {model} (other files still to pull)")
+    for entry in report["refused"]:
+        click.echo(f"refused:  {entry['file']} -> {entry['target']} (a {entry['reason']} out of the folder, not followed)")
 
 
 @click.group("mirror")

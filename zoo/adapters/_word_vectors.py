@@ -35,11 +35,10 @@ def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
     sha256 = cache.recall(source)
     if sha256 is None:
         raise WeightsError(f"{info.id}: {source.path} is not in the cache; pull it first ('zoo pull {info.id}')")
-    dest = cache.root / "vectors" / sha256
+    dest = cache.area("vectors") / sha256
     if not (dest / "vocab.txt").is_file():
-        with cache.lock(f"vectors-{sha256}"):
+        with cache.in_use(), cache.lock(f"vectors-{sha256}"):
             if not (dest / "vocab.txt").is_file():
-                dest.parent.mkdir(parents=True, exist_ok=True)
                 _vectors.convert(folder / source.path, dest, format=FORMATS[info.arch])
     return _vectors.KeyedVectors.load(dest)
 

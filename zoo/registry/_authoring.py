@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo import _atomic
 from zoo.registry._catalog import load_catalog
 from zoo.registry._load import _strip, _yaml_loader, validate_paths
 
@@ -44,12 +45,7 @@ def add_entry(path: str | os.PathLike[str], name: str, entry: dict[str, Any]) ->
             doc = loaded
             doc.setdefault("models", {})
     doc["models"][name] = entry
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.yaml")
-    try:
+    with _atomic.atomic_path(target, suffix=".yaml") as tmp:
         tmp.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
         validate_paths([tmp])
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo import _settings
+from zoo import _atomic, _settings
 from zoo._ids import ModelId, parse_model_id
 from zoo._version import __version__
 from zoo.errors import (
@@ -16,7 +16,17 @@ from zoo.errors import (
 )
 from zoo.registry import _listing
 from zoo.registry._load import _INDEX_FORMAT, Part, _build_index, registry_parts
-from zoo.registry._views import DeclaredStage, FileInfo, InputSpec, Metric, ModelInfo, Paper, _size, _verification, _views
+from zoo.registry._views import (
+    DeclaredStage,
+    FileInfo,
+    InputSpec,
+    Metric,
+    ModelInfo,
+    Paper,
+    _size,
+    _verification,
+    _views,
+)
 
 # How many index files (one per distinct set of sources) to keep.
 _KEEP_INDEXES = 8
@@ -177,11 +187,9 @@ def _write_index(folder: Path, path: Path, index: dict[str, Any]) -> None:
     """Writes the index atomically; a cache that cannot be written is skipped."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         import json
 
-        tmp.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        _atomic.write_text(path, json.dumps(index, separators=(",", ":")))
         old = sorted(folder.glob("registry-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in old[_KEEP_INDEXES:]:
             stale.unlink(missing_ok=True)

@@ -40,12 +40,13 @@ from __future__ import annotations
 import bisect
 import gc
 import marshal
-import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from zoo import _atomic
 
 # Bump when the rows' layout changes.
 _FORMAT = 9
@@ -553,12 +554,10 @@ def write(index_path: Path, index: dict[str, Any]) -> dict[str, Any]:
         }
     )
     path = listing_path(index_path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with _atomic.atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fh.write(_MAGIC + len(header).to_bytes(8, "little"))
             fh.writelines([header, *(blobs[name][0] for name in _SECTIONS)])
-        os.replace(tmp, path)
         old = sorted(path.parent.glob("*.listing"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in old[_KEEP:]:
             stale.unlink(missing_ok=True)

@@ -44,15 +44,13 @@ import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo import _settings, exporter
+from zoo import _layout, _settings, exporter
 from zoo.adapters import get_adapter
 from zoo.errors import DatasetError, ExportError, ParityError, WeightsError
 from zoo.exporter import DEFAULT_OPSET, ExportResult, Parity
@@ -131,8 +129,7 @@ def export_classifier(
     _check_width(info, stage, head)
     dest = exporter._prepare_output(output or f"{info.name}-{stage.name}-classifier.onnx".replace("/", "_"))
 
-    work = Path(_settings.home()) / "tmp" / f"classifier-{uuid.uuid4().hex}"
-    work.mkdir(parents=True)
+    work = _layout.work_dir(_settings.home(), "classifier")
     try:
         backbone = exporter.export(
             model_id, stage.name, work / "backbone.onnx", opset=opset, registries=registries, offline=offline, progress=progress

@@ -37,21 +37,21 @@ stage, pooling, runtime, the weights' sha256 and zoo's version
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo import _settings
+from zoo import _atomic, _layout, _locks, _settings
 from zoo._version import __version__
-from zoo.errors import DatasetError, InvalidOptionError
+from zoo.errors import DatasetError, InvalidOptionError, LockTimeoutError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.transfer._readers import Dataset, Item, Skipped, read_dataset
 from zoo.transfer._runtime import Encoded, Encoder, encoder_for
@@ -201,13 +201,10 @@ def _write_shard(work: Path, index: int, encoded: list[Any], skipped: list[Skipp
     # is written one wide and empty (assembly skips empty shards).
     stack = np.concatenate(vectors) if vectors else np.zeros((0, width or 1), np.float32)
     name = _SHARD.format(index)
-    tmp = work / f".{name}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(table([i.id for i in items], [i.path for i in items], [i.label for i in items], stack), tmp)
-    os.replace(tmp, work / f"{name}.parquet")
+    with _atomic.atomic_path(work / f"{name}.parquet") as tmp:
+        pq.write_table(table([i.id for i in items], [i.path for i in items], [i.label for i in items], stack), tmp)
     done = {"rows": len(items), "dims": width, "skipped": [s.__dict__ for s in skipped], "sha256": _sha256(work / f"{name}.parquet")}
-    tmp = work / f".{name}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(done))
-    os.replace(tmp, work / f"{name}.json")
+    _atomic.write_text(work / f"{name}.json", json.dumps(done))
     return width
 
 
@@ -240,7 +237,7 @@ def _open_abortable(output: str) -> tuple[Any, Callable[[], None], Callable[[], 
         return handle, handle.close, abort_remote
     path = Path(output.removeprefix("file://"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = _atomic.temp_name(path)
     handle = open(tmp, "wb")  # noqa: SIM115 (closed by commit or abort)
 
     def commit() -> None:
@@ -389,22 +386,17 @@ def embed(
 @contextmanager
 def _job_lock(key: str, progress: Progress | None) -> Iterator[None]:
     """Holds the job's inter-process lock; a second run of the same job waits for the first."""
-    from filelock import FileLock, Timeout
-
-    folder = _settings.home() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / f"embed-{key}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        _emit(progress, "waiting", reason=f"another run of the same embedding job holds {lock.lock_file}")
-        lock.acquire()
-    try:
+    path = _layout.area(_settings.home(), "locks") / f"embed-{key}.lock"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_locks.exclusive(path, timeout=0, what="embedding job"))
+        except LockTimeoutError:
+            _emit(progress, "waiting", reason=f"another run of the same embedding job holds {path}")
+            stack.enter_context(_locks.exclusive(path, what="embedding job"))
         yield
-    finally:
-        lock.release()
 
 
+@_locks.uses_cache
 def _embed_local(
     encoder: Encoder, dataset: Dataset, output: str, key: str, job: dict[str, Any], batch_size: int, shard_size: int,
     progress: Progress | None,

@@ -41,13 +41,13 @@ import json
 import math
 import os
 import struct
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zoo import _atomic
 from zoo.errors import DatasetError, WeightsError
 
 __all__ = ["HEAD_FORMAT", "HEAD_FORMAT_VERSION", "MAX_HEAD_BYTES", "Head"]
@@ -181,12 +181,8 @@ class Head:
             "scores": json.dumps(self.scores, sort_keys=True),
         }
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _TENSORS}
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with _atomic.atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -50,9 +50,21 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from zoo import _settings
-from zoo.errors import DatasetError, InvalidOptionError, MissingDependencyError, ZooError
-from zoo.transfer._embed import EmbedResult, Progress, _emit, _open_output, metadata, schema
+from zoo import _atomic, _settings
+from zoo.errors import (
+    DatasetError,
+    InvalidOptionError,
+    MissingDependencyError,
+    ZooError,
+)
+from zoo.transfer._embed import (
+    EmbedResult,
+    Progress,
+    _emit,
+    _open_output,
+    metadata,
+    schema,
+)
 from zoo.transfer._readers import Dataset, Item, Skipped, open_fs
 from zoo.transfer._runtime import Encoder
 
@@ -322,10 +334,7 @@ def _fetch_onnx(path: str, onnx: list[Any] | None) -> str:
     data = ray.get(onnx[0])
     target = _settings.home() / "sessions" / f"ray-{hashlib.sha256(data).hexdigest()[:16]}-{os.path.basename(path)}"
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        _atomic.write_bytes(target, data)
     return str(target)
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo import _atomic
 from zoo.errors import InvalidOptionError
 from zoo.registry.generate._common import Context, SourceOutput
 from zoo.registry.generate._diff import Change, RegistryDiff, diff
@@ -206,9 +207,7 @@ def generate(
         ]
         text = _writer.dump(out.models, header)
         path = target / FILES[source]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        _atomic.write_text(path, text)
         report.files[source] = path
         report.models[source] = len(out.models)
         report.versions[source] = out.versions
