@@ -121,6 +121,7 @@ LAYERS = {
     "zoo._atomic": 0,
     "zoo._layout": 0,
     "zoo._locks": 0,
+    "zoo._onnx_files": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
     "zoo.cache": 3,

@@ -36,7 +36,7 @@ from zoo import _atomic
 from zoo._settings import home, lock_timeout, soft_locks
 from zoo.errors import LockTimeoutError
 
-__all__ = ["exclusive", "using", "idle", "holder_of", "uses_cache"]
+__all__ = ["exclusive", "using", "idle", "can_tell", "holder_of", "uses_cache"]
 
 _log = logging.getLogger("zoo")
 _WARNED: set[str] = set()
@@ -120,7 +120,7 @@ def exclusive(path: str | os.PathLike[str], *, timeout: float | None = None, wha
                 f"{_describe(holder)}; wait for it to finish, or raise ZOO_LOCK_TIMEOUT",
                 path=str(path), holder=holder, waited=time.monotonic() - start,
             ) from None
-    if soft_locks() or any("SoftFileLock" in str(w.message) for w in caught):
+    if not soft_locks() and any("SoftFileLock" in str(w.message) for w in caught):
         _say_soft(path)
     try:
         with contextlib.suppress(OSError):
@@ -150,6 +150,25 @@ def _use_fd(root: Path) -> int | None:
         return os.open(folder / USE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
+
+
+def can_tell(root: str | os.PathLike[str]) -> bool:
+    """True when the use lock works at ``root`` (``flock`` supported and not ``ZOO_LOCKS=soft``)."""
+    import fcntl
+
+    if soft_locks():
+        return False
+    fd = _use_fd(Path(root))
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+    finally:
+        os.close(fd)
+    return True
 
 
 @contextlib.contextmanager

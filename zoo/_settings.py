@@ -11,6 +11,9 @@ process can change the environment and see the effect.
 | ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
 | ``ZOO_PYPI_URL``| PyPI JSON API base for ``pypi`` sources (default pypi.org)|
 | ``ZOO_REQUIRE_PINNED``| ``1``: pull only files pinned by sha256/sha384 or a lock |
+| ``ZOO_LOCK_TIMEOUT``| seconds to wait for a lock another process holds (default: for ever)|
+| ``ZOO_LOCKS``  | ``soft``: marker-file locks instead of ``flock`` (file systems without it)|
+| ``ZOO_MAX_ONNX_BYTES``| most tensor bytes an ONNX file zoo did not write may declare (default 8 GiB)|
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "offline", "require_pinned", "extra_registries", "mirrors", "pypi_url", "shipped_registry"]
+__all__ = ["home", "offline", "require_pinned", "lock_timeout", "soft_locks", "extra_registries", "mirrors", "pypi_url", "shipped_registry", "max_onnx_bytes"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -41,6 +44,20 @@ def offline() -> bool:
 def require_pinned() -> bool:
     """Returns True when ``ZOO_REQUIRE_PINNED`` asks pulls to refuse files without a strong pin (like pip's --require-hashes)."""
     return os.environ.get("ZOO_REQUIRE_PINNED", "").strip().lower() in _TRUE
+
+
+def lock_timeout() -> float:
+    """Seconds a lock held by another process is waited for (``ZOO_LOCK_TIMEOUT``; -1, the default, waits for ever)."""
+    value = os.environ.get("ZOO_LOCK_TIMEOUT", "").strip()
+    try:
+        return float(value) if value else -1.0
+    except ValueError:
+        return -1.0
+
+
+def soft_locks() -> bool:
+    """True when ``ZOO_LOCKS=soft`` asks for marker-file locks instead of ``flock``."""
+    return os.environ.get("ZOO_LOCKS", "").strip().lower() == "soft"
 
 
 def extra_registries() -> list[Path]:
@@ -71,3 +88,25 @@ def shipped_registry() -> Path:
     if installed.is_dir():
         return installed
     return package.parent / "registry"
+
+
+def max_onnx_bytes() -> int:
+    """Returns the most tensor bytes an ONNX file zoo did not write may declare (``$ZOO_MAX_ONNX_BYTES``, default 8 GiB).
+
+    Raises:
+        InvalidOptionError: The variable is set but is not a positive whole number of bytes.
+    """
+    value = os.environ.get("ZOO_MAX_ONNX_BYTES", "").strip()
+    if not value:
+        return 8 * 1024**3
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        from zoo.errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"ZOO_MAX_ONNX_BYTES must be a positive whole number of bytes, not {value!r}; unset it for the default (8 GiB)"
+        )
+    return limit

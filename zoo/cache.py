@@ -507,36 +507,35 @@ class Cache:
         with _locks.idle(self.root) as idle:
             report.idle = idle
             self._gc_dead_temps(report)
+            busy = "another zoo process is using the cache" if _locks.can_tell(self.root) else (
+                "this file system has no flock, so gc cannot tell whether another process uses the cache"
+            )
             keep = self.referenced()
-            if self.blobs.is_dir():
-                for path in sorted(self.blobs.iterdir()):
-                    if not path.is_file() or _atomic.is_temp(path) or path.name in keep:
-                        continue
-                    what = "partial download" if path.name.endswith(_PARTIAL) else "unreferenced blob"
-                    if idle:
-                        self._drop(path, report)
-                    else:
-                        report.kept.append((self._rel(path), f"{what}: another zoo process is using the cache"))
-            vectors = self.area("vectors")
-            for folder in sorted(vectors.iterdir()) if vectors.is_dir() else ():
+            for path in _entries(self.blobs):
+                if not path.is_file() or _atomic.is_temp(path) or path.name in keep:
+                    continue
+                what = "partial download" if path.name.endswith(_PARTIAL) else "unreferenced blob"
+                if idle:
+                    self._drop(path, report)
+                else:
+                    report.kept.append((self._rel(path), f"{what}: {busy}"))
+            for folder in _entries(self.area("vectors")):
                 if folder.is_dir() and not _atomic.is_temp(folder) and not self.has_blob(folder.name) and idle:
                     self._drop(folder, report)
             if derived:
                 for name in _layout.DERIVED:
-                    base = self.area(name)
-                    for path in sorted(base.iterdir()) if base.is_dir() else ():
+                    for path in _entries(self.area(name)):
                         if _atomic.is_temp(path):
                             continue
                         if idle:
                             self._drop(path, report)
                         else:
-                            report.kept.append((self._rel(path), "derived file: another zoo process is using the cache"))
+                            report.kept.append((self._rel(path), f"derived file: {busy}"))
         return report
 
     def _gc_dead_temps(self, report: GcReport) -> None:
         """Temp files and work folders whose writer is gone, in every area."""
-        tmp = self.area("tmp")
-        for path in sorted(tmp.iterdir()) if tmp.is_dir() else ():
+        for path in _entries(self.area("tmp")):
             owner = _layout.work_owner(path) or _atomic.temp_owner(path)
             if owner is not None and _layout.pid_alive(owner[1], owner[0]):
                 report.kept.append((self._rel(path), f"work folder of running pid {owner[1]}"))
@@ -545,13 +544,14 @@ class Cache:
         for a in _layout.AREAS:
             if a.name in ("tmp", "locks", "index"):
                 continue
-            base = self.area(a.name)
-            if not base.is_dir():
-                continue
-            for path in sorted(p for p in base.rglob(".*.tmp") if _atomic.is_temp(p)):
-                owner = _atomic.temp_owner(path)
-                if owner is not None and not _layout.pid_alive(owner[1], owner[0]):
-                    self._drop(path, report)
+            # os.walk, not rglob: folders come and go under a running writer, and walk ignores that.
+            for folder, dirs, names in os.walk(self.area(a.name)):
+                temps = [Path(folder, n) for n in dirs + names if _atomic.is_temp(n)]
+                dirs[:] = [d for d in dirs if not _atomic.is_temp(d)]
+                for path in temps:
+                    owner = _atomic.temp_owner(path)
+                    if owner is not None and not _layout.pid_alive(owner[1], owner[0]):
+                        self._drop(path, report)
 
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.root))
@@ -616,3 +616,11 @@ def _tree_bytes(path: Path) -> int:
         return total
     except OSError:
         return 0
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The sorted entries of a folder; none when it does not exist (or vanished meanwhile)."""
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -31,14 +31,14 @@ import json
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo import _settings
+from zoo import _atomic, _layout, _locks, _settings
 from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
+from zoo._onnx_files import read_onnx
 from zoo._version import __version__
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
@@ -210,10 +210,13 @@ def _finalize_graph(model: Any, metadata: dict[str, str]) -> Any:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Returns the ``zoo.*`` metadata of an ONNX file (without loading its weights)."""
-    import onnx
+    """Returns the ``zoo.*`` metadata of an ONNX file (without loading its weights).
 
-    model = onnx.load(str(path), load_external_data=False)
+    Raises:
+        OnnxFormatError: The file is not an ONNX model.
+        UnsafeFileError: The file is over protobuf's 2 GiB limit.
+    """
+    model = read_onnx(path)
     return {p.key[len(_META_PREFIX) :]: p.value for p in model.metadata_props if p.key.startswith(_META_PREFIX)}
 
 
@@ -237,12 +240,8 @@ def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with _atomic.atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _prepare_output(output: str | os.PathLike[str]) -> Path:
@@ -260,13 +259,9 @@ def _save(model: Any, path: Path) -> None:
     """Checks the model and saves it atomically (models under 2 GB, weights inline)."""
     import onnx
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        onnx.checker.check_model(model)
+    onnx.checker.check_model(model)
+    with _atomic.atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _save_external(model: Any, data: Path, path: Path) -> None:
@@ -281,12 +276,8 @@ def _save_external(model: Any, data: Path, path: Path) -> None:
                 if entry.key == "location":
                     entry.value = location
     _copy_atomic(data, path.with_name(location))
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with _atomic.atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     onnx.checker.check_model(str(path))
 
 
@@ -298,6 +289,7 @@ def _all_tensors(model: Any) -> Iterator[Any]:
                 yield attr.t
 
 
+@_locks.uses_cache
 def export(
     model_id: str,
     until: str | Sequence[str] | None = None,
@@ -371,8 +363,7 @@ def export(
         )
 
     module, cut, folder = _build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
-    work = Path(_settings.home()) / "tmp" / f"export-{uuid.uuid4().hex}"
-    work.mkdir(parents=True)
+    work = _layout.work_dir(_settings.home(), "export")
     try:
         raw = work / "model.onnx"
         kind, opset = adapter.export_graph(module, info, cut, raw, opset=opset, batch=batch, exporter=exporter)
@@ -455,6 +446,7 @@ class Session:
         return self.session.run(None, feeds)[0]
 
 
+@_locks.uses_cache
 def session(
     model_id: str,
     until: str | Sequence[str] | None = None,

@@ -164,11 +164,18 @@ class OnnxAdapter(OnnxNativeAdapter):
         return [onnx_file(info)]
 
     def _model(self, info: Any, folder: Path | None) -> Any:
-        """The graph (its file is its architecture and its weights: fetched even for ``pretrained=False``)."""
-        import onnx
+        """The graph (its file is its architecture and its weights: fetched even for ``pretrained=False``).
+
+        The file comes from a registry, so it is checked before it is loaded
+        (:func:`zoo._onnx_files.load_onnx`: external data inside its folder or
+        zoo's blob store, declared sizes under ``ZOO_MAX_ONNX_BYTES``, an acyclic
+        graph with every input defined).
+        """
+        from zoo._onnx_files import load_onnx
+        from zoo.cache import Cache
 
         folder = self.architecture_folder(info, folder)
-        return onnx.load(str(folder / onnx_file(info)))
+        return load_onnx(folder / onnx_file(info), trusted_roots=[Cache().blobs])
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
         model = self._model(info, folder)

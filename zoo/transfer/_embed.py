@@ -302,6 +302,7 @@ def _assemble(work: Path, shards: int, output: str, meta: dict[str, str], dims: 
     return total
 
 
+@_locks.uses_cache
 def embed(
     model_id: str,
     source: str | os.PathLike[str],
@@ -396,7 +397,6 @@ def _job_lock(key: str, progress: Progress | None) -> Iterator[None]:
         yield
 
 
-@_locks.uses_cache
 def _embed_local(
     encoder: Encoder, dataset: Dataset, output: str, key: str, job: dict[str, Any], batch_size: int, shard_size: int,
     progress: Progress | None,
