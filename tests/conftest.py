@@ -20,19 +20,28 @@ _OUTCOME: dict[str, str] = {}  # hardening-suite tests: nodeid -> "passed", "fai
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ANN201
-    """Feeds the hardening table (tests/hardening.py): a test survived when setup, call and teardown all passed."""
+    """Tags a hardening-suite test's teardown report with its case and audits (carried to the xdist controller)."""
     outcome = yield
-    if item.get_closest_marker("hardening") is None:
-        return
+    marker = item.get_closest_marker("hardening")
     rep = outcome.get_result()
-    so_far = _OUTCOME.get(item.nodeid, "passed")
-    _OUTCOME[item.nodeid] = "failed" if rep.failed or so_far == "failed" else "skipped" if rep.skipped else so_far
-    if rep.when == "teardown":
+    if marker is not None and rep.when == "teardown":
         import hardening
 
-        final = _OUTCOME.pop(item.nodeid)
-        if final != "skipped":
-            hardening.report(item, passed=final == "passed")
+        rep.user_properties.append(("hardening", hardening.tag(item, marker)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Feeds the hardening table (tests/hardening.py): a test survived when setup, call and teardown all passed."""
+    so_far = _OUTCOME.get(report.nodeid, "passed")
+    _OUTCOME[report.nodeid] = "failed" if report.failed or so_far == "failed" else "skipped" if report.skipped else so_far
+    if report.when != "teardown":
+        return
+    final = _OUTCOME.pop(report.nodeid)
+    tags = [value for key, value in report.user_properties if key == "hardening"]
+    if tags and final != "skipped":
+        import hardening
+
+        hardening.report(tags[0], passed=final == "passed")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

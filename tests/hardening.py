@@ -116,15 +116,18 @@ def record_audit(request: pytest.FixtureRequest, problems: list[str]) -> None:
     _AUDITS.setdefault(request.node.nodeid, []).append(list(problems))
 
 
-def report(item: pytest.Item, passed: bool) -> None:
-    marker = item.get_closest_marker("hardening")
-    if marker is None:
-        return
+def tag(item: pytest.Item, marker: pytest.Mark) -> dict:
+    """What the table needs of one finished test: its case and its audits' findings (plain data, for xdist)."""
     case = int(marker.kwargs.get("case", marker.args[0] if marker.args else 0))
-    tally = TALLY.setdefault(case, Tally())
+    return {"case": case, "audits": _AUDITS.pop(item.nodeid, [])}
+
+
+def report(tag: dict, passed: bool) -> None:
+    """Counts one finished test of the suite (called where the reports arrive: the xdist controller, or in-process)."""
+    tally = TALLY.setdefault(tag["case"], Tally())
     tally.tried += 1
     tally.survived += int(passed)
-    for problems in _AUDITS.pop(item.nodeid, []):
+    for problems in tag["audits"]:
         tally.audits += 1
         tally.corrupt += len(problems)
         tally.problems += problems
