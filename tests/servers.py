@@ -4,9 +4,9 @@ Everything here listens on 127.0.0.1 on a free port and speaks real HTTP/1.1 ove
 under test (httpx, huggingface_hub's own client, ...) is exercised exactly as against a remote server.
 
 ``FileServer`` serves byte blobs at URL paths (GET/HEAD, single ``Range``, keep-alive) and can inject faults
-(dropped connection, corrupted byte, extra bytes, error status, stall, redirect) into the next N requests of a
-path.  ``HFServer`` adds the few Hub routes ``hf_hub_download`` / ``snapshot_download`` use, so it can be used as
-``HF_ENDPOINT``.  ``make_tls`` builds a server ``SSLContext`` signed by a throwaway ``trustme`` CA.
+(dropped connection, corrupted byte, extra bytes, error status, stall, redirect, hold until released) into the
+next N requests of a path.  ``HFServer`` adds the few Hub routes ``hf_hub_download`` / ``snapshot_download`` use,
+so it can be used as ``HF_ENDPOINT``.  ``make_tls`` builds a server ``SSLContext`` signed by a throwaway ``trustme`` CA.
 
 Only the standard library and ``trustme`` are used.
 """
@@ -36,8 +36,8 @@ CHUNK = 1 << 20  # bodies are written from a memoryview in 1 MiB slices
 _SMALL = 64 * 1024  # bodies up to this size go out in the same send() as the headers
 _JUNK = b"<extra-junk>"
 _REVISION_RE = re.compile(r"^[0-9a-f]{40}$")
-_FAULT_KINDS = ("drop", "corrupt", "extra", "status", "stall", "redirect")
-_BODY_FAULTS = frozenset({"drop", "corrupt", "extra", "stall"})  # only GET of an existing resource
+_FAULT_KINDS = ("drop", "corrupt", "extra", "status", "stall", "redirect", "hold")
+_BODY_FAULTS = frozenset({"drop", "corrupt", "extra", "stall", "hold"})  # only GET of an existing resource
 _QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError, OSError)
 
 
@@ -211,7 +211,7 @@ class FileServer:
 
     Faults are queued per path (``.fault(path, kind, times, **params)``) and consumed in order: the head of the
     queue applies to the next ``times`` matching requests, then the next queued fault takes over.  ``drop``,
-    ``corrupt``, ``extra`` and ``stall`` only match a GET of an existing path (a HEAD does not consume them);
+    ``corrupt``, ``extra``, ``stall`` and ``hold`` only match a GET of an existing path (a HEAD does not consume them);
     ``status`` and ``redirect`` match any request.  Any fault accepts ``method="GET"`` (or "HEAD") to restrict it.
     """
 
@@ -300,14 +300,16 @@ class FileServer:
         """Queues a fault for the next ``times`` matching requests of ``path``.
 
         kinds and params: ``drop(after=0)``, ``corrupt(offset=0)``, ``extra(extra=16)``,
-        ``status(code, retry_after=None)``, ``stall(seconds=1.0, after=0, then_drop=False)``, ``redirect(to)``;
-        any kind: ``method=None``.
+        ``status(code, retry_after=None)``, ``stall(seconds=1.0, after=0, then_drop=False)``, ``redirect(to)``,
+        ``hold(release, after=0, seconds=30.0)`` (sends ``after`` body bytes, then waits until the
+        ``threading.Event`` ``release`` is set, at most ``seconds``, then sends the rest: a test acts while a
+        download is paused mid-body); any kind: ``method=None``.
         """
         if kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {_FAULT_KINDS}")
         if times < 1:
             raise ValueError("times must be >= 1")
-        required = {"status": ("code",), "redirect": ("to",)}.get(kind, ())
+        required = {"status": ("code",), "redirect": ("to",), "hold": ("release",)}.get(kind, ())
         missing = [p for p in required if p not in params]
         if missing:
             raise ValueError(f"fault {kind!r} needs {missing}")
@@ -508,6 +510,14 @@ class FileServer:
                 self._abort(h)
             else:
                 self._send_body(h, req, b"", segments, skip=int(params.get("after", 0)))
+        elif kind == "hold":
+            self._send_body(h, req, head, segments, limit=int(params.get("after", 0)))
+            release, deadline = params["release"], float(params.get("seconds", 30.0))
+            waited = 0.0
+            while not release.is_set() and not self._stopping.is_set() and waited < deadline:
+                release.wait(0.05)
+                waited += 0.05
+            self._send_body(h, req, b"", segments, skip=int(params.get("after", 0)))
         else:
             self._send_body(h, req, head, segments)
 

@@ -391,7 +391,7 @@ def test_a_full_disk_is_an_insufficient_space_error(tmp_path) -> None:  # noqa: 
     exc = _atomic.no_space(OSError(errno.ENOSPC, "No space left on device"), tmp_path, needed=123)
     assert isinstance(exc, InsufficientSpaceError) and isinstance(exc, OSError)
     assert exc.needed == 123 and exc.path == str(tmp_path) and exc.free > 0
-    assert "123 more bytes" in str(exc) and "zoo cache gc" in str(exc)
+    assert "123 more bytes" in str(exc) and "zoo cache rm" in str(exc)
 
 
 def test_use_lock_is_shared_and_gc_waits_for_nobody(zoo_env) -> None:  # noqa: ANN001
@@ -403,3 +403,21 @@ def test_use_lock_is_shared_and_gc_waits_for_nobody(zoo_env) -> None:  # noqa: A
         assert time.monotonic() - start < 0.5
     with _locks.idle(zoo_env) as idle:
         assert idle is True
+
+
+_PULL_WITHOUT_TORCH = """
+    import atexit, sys
+    atexit.register(lambda: print("torch imported" if "torch" in sys.modules else "no torch", file=sys.stderr))
+    sys.argv = ["zoo", *{args!r}]
+    from zoo_cli.main import main
+    main()
+"""
+
+
+def test_a_pull_imports_no_framework(timm_reg, zoo_env) -> None:  # noqa: ANN001
+    """``zoo pull`` of a timm model verifies files and imports no torch (it took ~5 s per process before)."""
+    proc = _child(_PULL_WITHOUT_TORCH.format(args=["--registry", str(timm_reg), "pull", "hard-timm"]))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines()[-1] == "no torch"
+    assert (zoo_env / "models" / "hard-timm" / "v1" / "model.safetensors").is_file()

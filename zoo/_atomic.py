@@ -72,7 +72,8 @@ def no_space(exc: OSError, path: str | os.PathLike[str], needed: int | None = No
     need = f"{needed:,} more bytes are needed, " if needed else ""
     return InsufficientSpaceError(
         f"no space left on the file system of {folder} ({need}{free:,} bytes free); "
-        "free some space ('zoo cache gc', 'zoo cache rm') or point ZOO_HOME elsewhere, then run it again",
+        "free some space (outside the cache, or 'zoo cache rm' a model you no longer need) or point ZOO_HOME "
+        "at a bigger disk, then run it again (an interrupted download resumes)",
         path=str(folder), needed=needed, free=free,
     )
 

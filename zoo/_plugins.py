@@ -31,6 +31,10 @@ class AdapterSpec:
         file_defined: The architecture is read from the version's files
             (ONNX graphs, Caffe prototxts, a pinned ``config.json``): their
             hashes key the stage cache, and deriving stages fetches them.
+        after_pull: ``module:function`` called as ``function(info, folder)``
+            once a version's files are verified (word vectors: the one
+            conversion); None for nothing. Kept apart from the adapter class
+            so that a pull imports no framework.
     """
 
     name: str
@@ -38,6 +42,7 @@ class AdapterSpec:
     extra: str
     frameworks: tuple[str, ...] = ()
     file_defined: bool = False
+    after_pull: str | None = None
 
 
 ADAPTERS: dict[str, AdapterSpec] = {
@@ -49,7 +54,10 @@ ADAPTERS: dict[str, AdapterSpec] = {
             "transformers", "zoo.adapters._transformers:TransformersAdapter", "torch", ("torch", "transformers"), file_defined=True
         ),
         AdapterSpec("onnx", "zoo.adapters._onnx:OnnxAdapter", "onnx", ("onnx",), file_defined=True),
-        AdapterSpec("word-vectors", "zoo.adapters._word_vectors:WordVectorsAdapter", "torch", file_defined=True),
+        AdapterSpec(
+            "word-vectors", "zoo.adapters._word_vectors:WordVectorsAdapter", "torch", file_defined=True,
+            after_pull="zoo.adapters._vector_files:finish_pull",
+        ),
         AdapterSpec("caffe", "zoo.adapters._caffe:CaffeAdapter", "onnx", ("onnx", "protobuf"), file_defined=True),
     )
 }

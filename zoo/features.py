@@ -224,8 +224,20 @@ def pull_info(info: ModelInfo, *, offline: bool | None = None, progress: Callabl
     from zoo.resolve import pull_version
 
     folder = pull_version(info, offline=offline, progress=progress)
-    get_adapter(info.adapter).after_pull(info, folder)
+    _after_pull(info, folder)
     return folder
+
+
+def _after_pull(info: ModelInfo, folder: Path) -> None:
+    """Runs the adapter table's ``after_pull`` hook, if the adapter has one (imports no framework otherwise)."""
+    import importlib
+
+    from zoo._plugins import ADAPTERS
+
+    spec = ADAPTERS.get(info.adapter)
+    if spec is not None and spec.after_pull:
+        module, _, name = spec.after_pull.partition(":")
+        getattr(importlib.import_module(module), name)(info, folder)
 
 
 def finish_pulls(results: Sequence[Any], *, registries: Registries = None) -> None:
@@ -243,7 +255,7 @@ def finish_pulls(results: Sequence[Any], *, registries: Registries = None) -> No
             info = catalog.info(result.model)
         except (ModelNotFoundError, VersionNotFoundError):
             continue
-        get_adapter(info.adapter).after_pull(info, Path(result.path))
+        _after_pull(info, Path(result.path))
 
 
 def load_vectors(

@@ -15,7 +15,6 @@ exporter how to turn that into ONNX and how to check it:
 ``export_graph``       writes the raw ONNX graph; returns exporter and opset
 ``reference``          the independent implementation parity compares with
 ``export_metadata``    extra ``zoo.*`` metadata for the file
-``after_pull``         work after the files are verified (conversions)
 ``keyed_vectors``      word vectors only: the vocabulary and matrix
 =====================  ====================================================
 
@@ -165,9 +164,6 @@ class Adapter:
         """Refuses load options this adapter does not take."""
         if options:
             raise InvalidOptionError(f"{', '.join(options)}= does not apply to {info.id} (a {self.name} model)")
-
-    def after_pull(self, info: Any, folder: Path) -> None:
-        """Work to do once the files are verified (default: none)."""
 
     def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
         """The version as :class:`zoo.vectors.KeyedVectors` (word-vector adapters; None folder: only check)."""

@@ -17,31 +17,10 @@ import torch
 from zoo import vectors as _vectors
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
-from zoo.cache import Cache
+from zoo.adapters._vector_files import FORMATS, cached_vectors
 from zoo.errors import InvalidOptionError, WeightsError
 
-__all__ = ["WordVectorsAdapter", "cached_vectors", "WordEmbedding", "FORMATS"]
-
-# Registry ``arch`` values for word vectors: the file format (``auto``: detected from the bytes).
-FORMATS = {"auto": None, "glove": "glove", "word2vec": "word2vec", "word2vec-binary": "word2vec-binary"}
-
-
-def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
-    """Returns the version's :class:`zoo.vectors.KeyedVectors`, converting the source file on first use."""
-    cache = cache or Cache()
-    if info.arch not in FORMATS:
-        raise WeightsError(f"{info.id}: unknown word-vector format {info.arch!r}; use one of {', '.join(FORMATS)}")
-    source = info.files[0]
-    sha256 = cache.recall(source)
-    if sha256 is None:
-        raise WeightsError(f"{info.id}: {source.path} is not in the cache; pull it first ('zoo pull {info.id}')")
-    dest = cache.area("vectors") / sha256
-    if not (dest / "vocab.txt").is_file():
-        with cache.in_use(), cache.lock(f"vectors-{sha256}"):
-            if not (dest / "vocab.txt").is_file():
-                _vectors.convert(folder / source.path, dest, format=FORMATS[info.arch])
-    return _vectors.KeyedVectors.load(dest)
-
+__all__ = ["WordVectorsAdapter", "WordEmbedding"]
 
 class WordEmbedding(torch.nn.Module):
     """An embedding lookup over the first ``len(kv)`` words; ``forward(input_ids)`` -> (N, T, dim).
@@ -86,9 +65,6 @@ class WordVectorsAdapter(TorchAdapter):
         vocab = options.get("vocab")
         if vocab is not None and (not isinstance(vocab, int) or vocab < 1):
             raise InvalidOptionError(f"vocab must be a positive number of words, not {vocab!r}")
-
-    def after_pull(self, info: Any, folder: Path) -> None:
-        cached_vectors(info, folder)
 
     def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
         return cached_vectors(info, folder) if folder is not None else None
