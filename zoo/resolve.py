@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo import _settings
+from zoo import _atomic, _locks, _settings
 from zoo._hashing import STRONG_TIERS, Expected, hash_prefix
 from zoo._version import __version__
 from zoo.cache import Cache, VerifyReport
@@ -62,8 +62,12 @@ from zoo.errors import (
     RegistryIssue,
     SourceAttempt,
     UnpinnedFileError,
+    UnsafeFileError,
 )
 from zoo.registry import FileInfo, load_catalog
+
+# What one source can fail with and the pull goes on to the next: unreachable, wrong bytes, a link out of a mirror.
+_SourceFailure = DownloadError | ChecksumMismatchError | UnsafeFileError
 
 __all__ = [
     "PullResult",
@@ -124,20 +128,20 @@ def _sources(file: FileInfo, mirrors: Sequence[str]) -> list[tuple[str, str]]:
     return order
 
 
-def _attempt(kind: str, where: str, exc: DownloadError | ChecksumMismatchError) -> SourceAttempt:
+def _attempt(kind: str, where: str, exc: _SourceFailure) -> SourceAttempt:
     """What one source's failure was, for the pull's summary."""
     return SourceAttempt(
         kind=kind,
         where=where,
         error=type(exc).__name__,
-        message=exc.reason or str(exc),
+        message=str(exc) if isinstance(exc, UnsafeFileError) else exc.reason or str(exc),
         status=exc.status if isinstance(exc, DownloadError) else None,
     )
 
 
 def _no_source(
-    label: str, path: str, attempts: list[SourceAttempt], failures: list[DownloadError | ChecksumMismatchError]
-) -> DownloadError | ChecksumMismatchError:
+    label: str, path: str, attempts: list[SourceAttempt], failures: list[_SourceFailure], offline: bool = False
+) -> _SourceFailure:
     """The error a pull raises when no source served the file.
 
     One source tried (no mirrors): its own error, whose message says it best.
@@ -145,9 +149,16 @@ def _no_source(
     every failure was wrong bytes (retrying cannot help), else as a
     :class:`DownloadError` (the mismatches are listed all the same).
     """
+    if offline:
+        tried = "".join(f"\n  {a}" for a in attempts)
+        return OfflineError(
+            f"{label}: offline mode (ZOO_OFFLINE) is on and no local mirror could provide it{tried}\n"
+            "Pull it once with network access, import it with 'zoo cache import DIR', or fix the mirror folder.",
+            reason="offline", attempts=attempts,
+        )
     if len(attempts) == 1 and len(failures) == 1:
         error = failures[0]
-        error.attempts = tuple(attempts)
+        error.attempts = tuple(attempts)  # type: ignore[union-attr]
     elif failures and all(isinstance(f, ChecksumMismatchError) for f in failures):
         error = ChecksumMismatchError.from_attempts(label, attempts, failures[-1])  # type: ignore[arg-type]
     else:
@@ -166,7 +177,9 @@ def _fetch_one(
     policy: RetryPolicy,
     client: Any,
     progress: Progress | None,
+    offline: bool = False,
 ) -> dict[str, Any]:
+    """Fetches one file from its sources in order (mirrors, then the origin; offline: local mirrors only)."""
     path = file.path
     label = f"{model}: {path}"
 
@@ -187,8 +200,9 @@ def _fetch_one(
             cache.record(expected, expected.sha256)
             return _file_result(file, expected.sha256, cache, "cache")
     attempts: list[SourceAttempt] = []
-    failures: list[DownloadError | ChecksumMismatchError] = []
-    for kind, where in _sources(file, mirrors):
+    failures: list[_SourceFailure] = []
+    sources = _sources(file, mirrors)
+    for kind, where in sources[:-1] if offline else sources:
         try:
             if kind == "mirror":
                 if expected.sha256 is None:
@@ -217,7 +231,7 @@ def _fetch_one(
                 )
             else:
                 result = fetch_url(where, cache, expected, label=label, client=client, policy=policy, on_bytes=on_bytes, on_retry=on_retry)
-        except (DownloadError, ChecksumMismatchError) as exc:
+        except (DownloadError, ChecksumMismatchError, UnsafeFileError) as exc:
             attempts.append(_attempt(kind, where, exc))
             failures.append(exc)
             if kind == "mirror":
@@ -237,7 +251,7 @@ def _fetch_one(
             sha256=result.sha256,
         )
         return _file_result(file, result.sha256, cache, result.source)
-    raise _no_source(label, path, attempts, failures)
+    raise _no_source(label, path, attempts, failures, offline)
 
 
 def _file_result(file: FileInfo, sha256: str, cache: Cache, source: str) -> dict[str, Any]:
@@ -279,7 +293,13 @@ def _mirror_url(
         raise
 
 
-def _pull_files(
+def _pull_files(name: str, version: str, files: Sequence[FileInfo], *, cache: Cache, **options: Any) -> PullResult:
+    # The use lock (shared) from the first commit to the last link: gc never takes a blob between the two.
+    with cache.in_use():
+        return _pull_files_in_use(name, version, files, cache=cache, **options)
+
+
+def _pull_files_in_use(
     name: str,
     version: str,
     files: Sequence[FileInfo],
@@ -323,7 +343,7 @@ def _pull_files(
                 with cache.lock(expected.key):
                     # Another process may have fetched it while we waited.
                     if not cache.has_file(f):
-                        results.append(_fetch_one(model, f, cache.expected(f), cache, mirrors, policy, client, progress))
+                        results.append(_fetch_one(model, f, cache.expected(f), cache, mirrors, policy, client, progress, offline))
                         continue
             _emit(progress, "file", **event, status="cached")
             results.append(_file_result(f, cache.recall(f) or "", cache, "cache"))
@@ -336,8 +356,14 @@ def _pull_files(
 
 
 def _in_folder_mirror(file: FileInfo, cache: Cache, mirrors: Sequence[str]) -> bool:
+    """True when a folder mirror has the file, or a link in its place for :func:`fetch_folder` to judge.
+
+    A link is not followed here: one that leaves the mirror must reach ``fetch_folder``, which refuses it
+    by name, rather than be stat'ed here (or reported as a file missing offline).
+    """
     sha256 = cache.recall(file)
-    return sha256 is not None and any((Path(m) / "sha256" / sha256).is_file() for m in mirrors)
+    places = (Path(m) / "sha256" / sha256 for m in mirrors) if sha256 is not None else ()
+    return any(os.path.lexists(p) and (os.path.islink(p) or os.path.islink(p.parent) or p.is_file()) for p in places)
 
 
 def _check_pinned(versions: Sequence[tuple[str, Sequence[FileInfo]]], required: bool | None) -> None:
@@ -525,11 +551,7 @@ def lock_models(
 
 def write_lock(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Writes a lock document as JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return _atomic.write_text(path, json.dumps(document, indent=2) + "\n")
 
 
 def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -545,14 +567,21 @@ def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
         doc = json.loads(path.read_text())
         if doc.get("zoo_lock") != LOCK_FORMAT:
             raise ValueError(f"'zoo_lock' must be {LOCK_FORMAT}")
+        import re
+
+        from zoo._ids import NAME_PATTERN
         from zoo.schema import FileSpec
 
         for model_id, entry in doc["models"].items():
+            for key in ("name", "version"):
+                # pull_lock links the files into models/<name>/<version>/: a name, never a path.
+                if not isinstance(entry.get(key), str) or not re.fullmatch(NAME_PATTERN, entry[key]):
+                    raise ValueError(f"{model_id}: '{key}' must be a model {key} like 'resnet50', not {entry.get(key)!r}")
             if not entry["files"]:
                 raise ValueError(f"{model_id} has no files")
             for f in entry["files"]:
                 FileSpec.model_validate(f)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise RegistryError(
             [RegistryIssue(str(path), "", f"not a valid zoo lock file ({exc}); write one with 'zoo registry lock'", "bad_lock")]
         ) from exc
@@ -591,6 +620,7 @@ def pull_lock(
 # --------------------------------------------------------------------------
 
 
+@_locks.uses_cache
 def import_folder(
     folder: str | os.PathLike[str],
     *,
@@ -607,9 +637,14 @@ def import_folder(
     adopted only once a pull has pinned it: before that nothing says what its
     bytes must be.
 
+    Nothing outside ``folder`` is read: a symlink (to a file or a folder) that
+    leads out of it is neither followed nor walked, and is listed under
+    ``refused``; one that stays inside leads to a file the walk reaches anyway.
+
     Returns:
         ``{"adopted": [{"file", "sha256", "size"}...], "complete": [model ids whose
-        files are now all cached], "partial": [...]}``.
+        files are now all cached], "partial": [...], "refused": [{"file",
+        "reason": "symlink", "target"}...]}``.
     """
     cache = cache or Cache()
     catalog = load_catalog(registries)
@@ -626,7 +661,23 @@ def import_folder(
         raise DownloadError(f"{root} is not a folder; give the folder that holds the model files")
     adopted = []
     touched: set[tuple[str, str]] = set()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    real_root = os.path.realpath(root)
+    found: list[Path] = []
+    refused: list[dict[str, str]] = []
+    for top, dirs, names in os.walk(root):  # followlinks=False: a linked folder is listed, never walked
+        for name in dirs + names:
+            path = Path(top) / name
+            if not os.path.islink(path):
+                if name in names and path.is_file():  # not a FIFO or device
+                    found.append(path)
+                continue
+            target = os.path.realpath(path)
+            if os.path.commonpath([real_root, target]) != real_root:
+                refused.append({"file": str(path), "reason": "symlink", "target": target})
+    refused.sort(key=lambda r: r["file"])
+    for entry in refused:
+        _emit(progress, "refused", **entry)
+    for path in sorted(found):
         size = path.stat().st_size
         candidates = by_size.get(size)
         if not candidates:
@@ -654,7 +705,7 @@ def import_folder(
             complete.append(f"{name}@{version}")
         else:
             partial.append(f"{name}@{version}")
-    return {"adopted": adopted, "complete": complete, "partial": partial}
+    return {"adopted": adopted, "complete": complete, "partial": partial, "refused": refused}
 
 
 def create_mirror(
@@ -676,8 +727,14 @@ def create_mirror(
 
     Returns:
         ``{"path", "files", "bytes", "models"}``.
+
+    Raises:
+        UnsafeFileError: ``dest/sha256``, ``dest/registry`` or a file the mirror
+            would write there is a symlink; nothing is written to ``dest``.
     """
     import yaml
+
+    from zoo.errors import UnsafeFileError
 
     cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
     dest = Path(dest)
@@ -685,21 +742,10 @@ def create_mirror(
         model_ids, registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
     )
     catalog = load_catalog(registries)
-    blob_dir = dest / "sha256"
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    copied = 0
-    total = 0
+    blob_dir, reg_dir = dest / "sha256", dest / "registry"
     families: dict[str, dict[str, Any]] = {}
     for result in results:
         name, version = result.model.split("@")
-        for f in result.files:
-            target = blob_dir / f["sha256"]
-            if not target.exists():
-                tmp = blob_dir / f".{f['sha256']}.tmp"
-                shutil.copyfile(cache.blob_path(f["sha256"]), tmp)
-                os.replace(tmp, target)
-                copied += 1
-            total += f["size"]
         record = catalog.models[name]
         family = families.setdefault(record["family"], {})
         entry = family.get(name) or {
@@ -707,14 +753,36 @@ def create_mirror(
         } | {"versions": {}}
         entry["versions"][version] = record["versions"][version]
         family[name] = entry
-    reg_dir = dest / "registry"
-    reg_dir.mkdir(parents=True, exist_ok=True)
+    # zoo writes every file of a mirror itself: a link where one goes was put there by someone else, and writing
+    # through it would write wherever it points. Refused before anything is written.
+    writes = [
+        blob_dir, reg_dir, *(blob_dir / f["sha256"] for r in results for f in r.files), *(reg_dir / f"{k}.yaml" for k in families)
+    ]
+    links = [p for p in writes if os.path.islink(p)]
+    if links:
+        leads_to = os.path.realpath(links[0])
+        more = f" and {len(links) - 1} more" if len(links) > 1 else ""
+        raise UnsafeFileError(
+            f"mirror {dest}: {links[0]} is a symlink (to {leads_to}){more}; zoo writes a mirror's files itself and "
+            "never through a link, so nothing was written. Remove the link(s) or choose another folder.",
+            path=str(links[0]), reason="symlink", target=leads_to,
+        )
+    copied = 0
+    total = 0
+    for result in results:
+        for f in result.files:
+            target = blob_dir / f["sha256"]
+            if not target.exists():
+                with _atomic.atomic_path(target) as tmp:
+                    shutil.copyfile(cache.blob_path(f["sha256"]), tmp)
+                copied += 1
+            total += f["size"]
     for family, models in families.items():
         for entry in models.values():
             if entry["default"] not in entry["versions"]:
                 entry["default"] = next(iter(entry["versions"]))
         doc = {"schema_version": 1, "description": f"Mirror written by zoo {__version__}", "models": models}
-        (reg_dir / f"{family}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        _atomic.write_text(reg_dir / f"{family}.yaml", yaml.safe_dump(doc, sort_keys=False))
     return {"path": str(dest), "files": copied, "bytes": total, "models": [r.model for r in results]}
 
 

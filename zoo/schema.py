@@ -60,6 +60,7 @@ __all__ = [
     "ModelVersion",
     "ModelEntry",
     "RegistryFile",
+    "unsafe_member",
 ]
 
 SCHEMA_VERSION = 1
@@ -218,18 +219,53 @@ def _check_pypi_version(value: str) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_member(name: str, mode: int = 0) -> str | None:
+    """Why an archive member could land outside the folder it is unpacked in, or None if it cannot.
+
+    Args:
+        name: The member's name as the archive stores it.
+        mode: Its Unix mode bits when the archive records them (a zip entry's
+            ``external_attr >> 16``); 0 when unknown.
+
+    Returns:
+        ``absolute-path`` for ``/x``, ``\\x`` or a drive (``C:x``); ``path-escape`` for a
+        ``..`` part, with ``/`` or ``\\`` as the separator (Windows tools split on both);
+        ``symlink`` for a symbolic link, which unpacked would point anywhere. These are
+        :class:`zoo.errors.UnsafeFileError` reasons, so callers pass them on as they are.
+
+    Example:
+        >>> unsafe_member("pkg/models/weights.bin"), unsafe_member("../../evil.txt"), unsafe_member("/tmp/abs.txt")
+        (None, 'path-escape', 'absolute-path')
+        >>> unsafe_member("pkg/weights.bin", mode=0o120777)
+        'symlink'
+    """
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        return "absolute-path"
+    if ".." in re.split(r"[/\\]", name):
+        return "path-escape"
+    if mode & 0o170000 == 0o120000:  # S_IFLNK
+        return "symlink"
+    return None
+
+
 def _check_relpath(value: str) -> str:
+    # Stricter than unsafe_member: registry paths become files under models/<name>/<version>/ on every OS.
     parts = value.split("/")
     if (
         not value
-        or value.startswith("/")
+        or unsafe_member(value) is not None
         or "\\" in value
         or ":" in parts[0]
+        or _CONTROL.search(value)
         or any(part in ("", ".", "..") for part in parts)
     ):
         raise PydanticCustomError(
             "path_format",
-            "must be a relative POSIX path without '.', '..' or empty parts "
+            "must be a relative POSIX path without '.', '..', empty parts or control characters "
             "(got {value}); files may not escape the model folder",
             {"value": repr(value)},
         )
