@@ -37,12 +37,12 @@ from __future__ import annotations
 import difflib
 import gzip
 import json
+import lzma
 import os
 import re
-import shutil
 import struct
-import uuid
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +51,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from zoo import _atomic
 from zoo.errors import (
     InvalidOptionError,
     MissingDependencyError,
@@ -73,6 +74,10 @@ _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _BOM = b"\xef\xbb\xbf"
 _DIM_SAMPLE = 1000  # lines used to infer the dimension of a headerless file
 _MAX_BINARY_WORD = 1024 * 1024
+# Published files have a few hundred dimensions and lines of a few kB: a header or a line far beyond
+# these is corrupt, and is refused before memory is spent on it.
+_MAX_DIM = 65536
+_MAX_LINE = 16 * 1024 * 1024
 _SUGGEST_POOL = 50_000  # most frequent words searched for "did you mean"
 _SAFETENSORS_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8"}
 
@@ -99,6 +104,32 @@ class Parsed:
 
 # ---- reading the source ------------------------------------------------------------
 
+# Published vectors inflate about 3x (text) or 1.1x (binary); a decompression bomb, up to 1000x (deflate) or more.
+_MAX_RATIO = 100
+_MIN_BOUND = 256 * 1024**2  # small files may inflate more: below this nothing is refused
+
+
+class _Bounded:
+    """A decompressed stream that never yields more than ``limit`` bytes: past it, an UnsafeFileError."""
+
+    def __init__(self, stream: IO[bytes], limit: int, name: str, packed: int):
+        self._stream, self._limit, self._name, self._packed = stream, limit, name, packed
+        self._seen = 0
+
+    def read(self, n: int = -1) -> bytes:
+        room = self._limit - self._seen + 1  # one byte more than allowed tells a bomb from a file of exactly the limit
+        data = self._stream.read(room if n < 0 else min(n, room))
+        self._seen += len(data)
+        if self._seen > self._limit:
+            from zoo.errors import UnsafeFileError
+
+            raise UnsafeFileError(
+                f"{self._name}: decompresses past {self._limit:,} bytes from {self._packed:,} compressed (zoo allows "
+                f"{_MAX_RATIO}x, at least {_MIN_BOUND:,} bytes); refused as a decompression bomb, no vectors were written.",
+                path=self._name, reason="too-large", size=self._seen, limit=self._limit,
+            )
+        return data
+
 
 class _Source:
     """An opened vectors file: a binary stream, decompressed, plus what it was."""
@@ -107,6 +138,7 @@ class _Source:
         self.path = path
         self.member: str | None = None
         self.compression: str | None = None
+        self._packed = 0  # a zip member's compressed size
         self._closers: list[Any] = []
         raw = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._closers.append(raw)
@@ -115,7 +147,15 @@ class _Source:
             raw.seek(0)
             if magic[:2] == b"PK":
                 self.compression = "zip"
-                stream: IO[bytes] = self._open_zip(raw, member)
+                try:
+                    stream: IO[bytes] = self._open_zip(raw, member)
+                except (zipfile.BadZipFile, EOFError, OSError, IndexError, NotImplementedError, RuntimeError) as exc:
+                    # zipfile's own errors for a damaged directory or member header (an empty name, offsets past
+                    # the end, an unknown compression method, encryption).
+                    raise VectorsFormatError(
+                        f"{path}: a zip archive zoo cannot read ({type(exc).__name__}: {exc}). "
+                        "The download is probably incomplete or damaged: fetch it again."
+                    ) from None
             elif member is not None:
                 raise VectorsFormatError(
                     f"{path}: member={member!r} was given but the file is not a zip archive. "
@@ -130,6 +170,9 @@ class _Source:
             elif self.compression == "zip" and self.member and self.member.endswith(".gz"):
                 stream = gzip.GzipFile(fileobj=stream, mode="rb")
                 self._closers.append(stream)
+            if self.compression is not None:
+                packed = self._packed if self.compression == "zip" else os.fstat(raw.fileno()).st_size
+                stream = _Bounded(stream, max(_MAX_RATIO * packed, _MIN_BOUND), self.name, packed)  # type: ignore[assignment]
             self.stream = stream
         except BaseException:
             self.close()
@@ -148,6 +191,19 @@ class _Source:
                 "The download is probably incomplete: fetch it again."
             ) from None
         self._closers.append(archive)
+        from zoo.errors import UnsafeFileError
+        from zoo.schema import unsafe_member
+
+        for info in archive.infolist():
+            # Only one member is read, into memory; an archive holding such a member is still not a published one.
+            unsafe = unsafe_member(info.filename, info.external_attr >> 16)
+            if unsafe is not None:
+                what = {"absolute-path": "an absolute path", "path-escape": "a '..' part", "symlink": "a symbolic link"}
+                raise UnsafeFileError(
+                    f"{self.path}: the zip archive holds the member {info.filename!r}, {what[unsafe]}; "
+                    "refused, nothing was read from it.",
+                    path=info.filename, reason=unsafe,
+                )
         names = [i.filename for i in archive.infolist() if not i.is_dir()]
         if member is None:
             if len(names) != 1:
@@ -169,12 +225,29 @@ class _Source:
                 )
             chosen = same_base[0]
         self.member = chosen
+        info = archive.getinfo(chosen)
+        self._packed = info.compress_size
+        limit = max(_MAX_RATIO * info.compress_size, _MIN_BOUND)
+        if info.file_size > limit:
+            raise UnsafeFileError(
+                f"{self.name}: declares {info.file_size:,} bytes from {info.compress_size:,} compressed (zoo allows "
+                f"{_MAX_RATIO}x, at least {_MIN_BOUND:,} bytes); refused as a decompression bomb, nothing was read from it.",
+                path=chosen, reason="too-large", size=info.file_size, limit=limit,
+            )
         stream = archive.open(chosen)
         self._closers.append(stream)
         return stream
 
     def read(self, n: int) -> bytes:
-        return self.stream.read(n)
+        try:
+            return self.stream.read(n)
+        except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, OSError) as exc:
+            if self.compression is None:
+                raise  # the disk, not the content
+            raise VectorsFormatError(
+                f"{self.name}: the {self.compression or 'compressed'} data is corrupt or cut short ({exc}). "
+                "The download is probably incomplete: fetch the file again."
+            ) from None
 
     def close(self) -> None:
         for obj in reversed(self._closers):
@@ -186,11 +259,11 @@ class _Source:
 
 
 def _read_start(src: _Source) -> bytes:
-    """Reads enough of the stream to hold the first two lines (or all of it)."""
+    """Reads enough of the stream to hold the first two lines (or all of it, or ``_MAX_LINE``: the parsers refuse longer lines)."""
     data = src.read(_CHUNK)
     while True:
         first = data.find(b"\n")
-        if first >= 0 and data.find(b"\n", first + 1) >= 0:
+        if (first >= 0 and data.find(b"\n", first + 1) >= 0) or len(data) > _MAX_LINE:
             return data
         more = src.read(_CHUNK)
         if not more:
@@ -198,9 +271,10 @@ def _read_start(src: _Source) -> bytes:
         data += more
 
 
-def _text_blocks(src: _Source, start: bytes) -> Iterator[list[bytes]]:
-    """Yields the stream's lines a block at a time, without their ``\\n``."""
+def _text_blocks(src: _Source, start: bytes, first_line_no: int) -> Iterator[list[bytes]]:
+    """Yields the stream's lines a block at a time, without their ``\\n``; refuses a line longer than ``_MAX_LINE``."""
     carry = start
+    line_no = first_line_no
     while True:
         more = src.read(_CHUNK)
         if not more:
@@ -213,10 +287,17 @@ def _text_blocks(src: _Source, start: bytes) -> Iterator[list[bytes]]:
         data = carry + more
         cut = data.rfind(b"\n")
         if cut < 0:
+            if len(data) > _MAX_LINE:
+                raise VectorsFormatError(
+                    f"{src.name}: line {line_no} runs over {_MAX_LINE} bytes without a line break; a word and its "
+                    "vector take a few kB, so this is not a GloVe or word2vec text file (or it is corrupt)."
+                )
             carry = data
             continue
         carry = data[cut + 1 :]
-        yield data[:cut].split(b"\n")
+        lines = data[:cut].split(b"\n")
+        line_no += len(lines)
+        yield lines
 
 
 # ---- parsing -----------------------------------------------------------------------
@@ -426,7 +507,7 @@ def _parse_text(
 ) -> tuple[_Collector, bool]:
     out = _Collector(dim)
     line_no = first_line_no
-    for lines in _text_blocks(src, start):
+    for lines in _text_blocks(src, start, first_line_no):
         budget = None if limit is None else limit - out.records
         ctx["records_before"] = out.records
         words, rests, used, exhausted = _text_block(lines, line_no, dim, budget, ctx)
@@ -493,6 +574,19 @@ def _parse_binary(src: _Source, buf: bytes, pos: int, dim: int, limit: int | Non
         pos = 0
 
 
+def _header_numbers(header: re.Match[bytes], name: str) -> tuple[int, int]:
+    """The ``count dim`` of a word2vec header; VectorsFormatError for numbers no word-vector file has."""
+    count, dim = header.group(1), header.group(2)
+    # Checked before int(): Python refuses to convert more than 4300 digits.
+    if len(count) > 15 or len(dim) > 15 or int(dim) > _MAX_DIM:
+        raise VectorsFormatError(
+            f"{name}: line 1 says {_show(count[:20])} vectors of dimension {_show(dim[:20])}; zoo reads up to "
+            f"{_MAX_DIM} dimensions (published files have a few hundred), so the header is corrupt or this is "
+            "not a word2vec file. Use format='glove' if line 1 is a word and its vector."
+        )
+    return int(count), int(dim)
+
+
 def _show(raw: bytes) -> str:
     return repr(raw.decode("utf-8", "replace"))
 
@@ -524,6 +618,9 @@ def parse(
         VectorsFormatError: Malformed content (the message names the line or
             record), an unknown ``format``, a zip member that is missing or
             not chosen, or a pickle (gensim ``.model``), which is never loaded.
+        UnsafeFileError: A zip holding a member with an absolute or ``..`` path
+            or a symlink, or data inflating over 100x its compressed size and
+            past 256 MiB (a decompression bomb).
         OSError: The file cannot be read.
 
     Example:
@@ -566,7 +663,7 @@ def _parse(src: _Source, format: str | None, limit: int | None) -> Parsed:  # no
         if header is None:
             format = "glove"
         else:
-            dim = int(header.group(2))
+            _, dim = _header_numbers(header, src.name)
             body = start[newline + 1 :] if newline >= 0 else b""
             body = body.lstrip(b"\n")
             end = body.find(b"\n")
@@ -590,7 +687,7 @@ def _parse(src: _Source, format: str | None, limit: int | None) -> Parsed:  # no
         ctx["dim_from"] = f"the dimension of most of the first {_DIM_SAMPLE} lines"
         collected, limited = _parse_text(src, start, 1, dim, limit, ctx)
     elif header is not None:
-        header_count, dim = int(header.group(1)), int(header.group(2))
+        header_count, dim = _header_numbers(header, src.name)
         if dim < 1:
             raise VectorsFormatError(f"{src.name}: the header says dimension {dim}; it must be at least 1.")
         ctx["dim_from"] = "the dimension in the header"
@@ -682,10 +779,8 @@ def convert(
             f"{src}: the word {bad!r} contains a line break, which vocab.txt cannot hold. "
             "Remove it from the file first."
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    # The folder appears whole or not at all: a reader (or a killed conversion) never sees a half-written one.
+    with _atomic.atomic_folder(dest, replace=True) as tmp:
         save_file(
             {"vectors": parsed.vectors},
             str(tmp / VECTORS_FILE),
@@ -693,17 +788,6 @@ def convert(
         )
         (tmp / VOCAB_FILE).write_bytes((vocab + "\n").encode("utf-8") if parsed.words else b"")
         (tmp / REPORT_FILE).write_text(json.dumps(parsed.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if dest.exists():
-            # rename() cannot replace a non-empty folder: move the old one aside first.
-            old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex}"
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

@@ -34,6 +34,8 @@ __all__ = ["Layer", "Net", "load_net", "param_count", "random_weights", "read_li
 # protobuf refuses messages of 2 GiB or more; check before reading a byte.
 _MAX_CAFFEMODEL_BYTES = 2**31 - 1
 _MAX_PROTOTXT_BYTES = 64 * 1024 * 1024
+# Caffe's Blob::Reshape refuses more than INT_MAX values.
+_MAX_BLOB_VALUES = 2**31 - 1
 
 
 @dataclass
@@ -111,6 +113,13 @@ def _parse_prototxt(path: Path) -> Any:
         text_format.Parse(text, msg, allow_unknown_field=True)
     except text_format.ParseError as exc:
         raise CaffeFormatError(f"{path}: not a valid Caffe prototxt: {exc}. Fix the text at that line.") from None
+    except RecursionError:
+        # protobuf's text parser recurses once per nested '{': a net nests a few levels, not hundreds.
+        depth = text.count("{")
+        raise CaffeFormatError(
+            f"{path}: not a valid Caffe prototxt: braces nested too deeply to parse ({depth} '{{' in the file); "
+            "a Caffe net nests a few levels. Fix or replace the file."
+        ) from None
     return msg
 
 
@@ -217,6 +226,11 @@ def _blob_array(blob: Any, where: str) -> tuple[np.ndarray, bool]:
         dims, legacy = tuple(int(d) for d in blob.shape.dim), False
     else:
         dims, legacy = (blob.num, blob.channels, blob.height, blob.width), True
+    if any(d < 0 for d in dims) or math.prod(d for d in dims if d) > _MAX_BLOB_VALUES:
+        raise CaffeFormatError(
+            f"{where}: has shape {dims}, which no Caffe blob can have (dimensions must be >= 0 and the blob hold "
+            f"at most {_MAX_BLOB_VALUES} values); the caffemodel is corrupt. Delete it and download it again."
+        )
     count = math.prod(dims)
     if len(blob.data):
         values = np.array(blob.data, dtype=np.float32)

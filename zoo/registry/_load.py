@@ -30,7 +30,8 @@ The index built here holds ``models`` (name -> record), ``aliases``
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import reprlib
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,6 +44,8 @@ from zoo.errors import (
 _INDEX_FORMAT = 2
 # Registry files are small text; anything bigger is a mistake, not a registry.
 _MAX_REGISTRY_BYTES = 16 * 1024 * 1024
+_SHORT = reprlib.Repr()  # values quoted in messages: a few items of a list, the start of a long string
+_SHORT.maxstring = _SHORT.maxother = 80
 _YAML_SUFFIXES = (".yaml", ".yml")
 # The subfolder of a registry folder that holds generated files (read first, hand-written files merge over them).
 GENERATED = "generated"
@@ -120,6 +123,8 @@ def _yaml_loader() -> type:
             seen: dict[Any, Any] = {}
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    continue  # the base class reports it, with its line
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping",
@@ -160,7 +165,7 @@ def _json_body(text: str) -> Any:
 
     try:
         return json.loads(text[start:], object_pairs_hook=_unique_pairs)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep for json: the YAML reader reports how deep is allowed
         return None
 
 
@@ -173,7 +178,8 @@ def _pydantic_issue(file: str, error: dict[str, Any]) -> RegistryIssue:
     elif code == "missing":
         message = "required key is missing: add it"
     elif code == "literal_error":
-        message = f"{error['msg']} (got {error.get('input')!r})"
+        # Bounded: the input may be a YAML alias bomb, billions of values when written out in full.
+        message = f"{error['msg']} (got {_SHORT.repr(error.get('input'))})"
     else:
         message = error["msg"]
     return RegistryIssue(file, loc, message, code)
@@ -218,6 +224,10 @@ def _read_registry_file(path: Path) -> tuple[Any, list[RegistryIssue], list[str]
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         return None, [RegistryIssue(file, where, f"invalid YAML: {problem}; fix the syntax", "yaml_syntax")], []
+    except RecursionError:
+        return None, [
+            RegistryIssue(file, "", "invalid YAML: nested too deeply to read; flatten the structure", "yaml_syntax")
+        ], []
     if not isinstance(data, dict):
         return None, [
             RegistryIssue(

@@ -7,6 +7,7 @@ one per version), never on the full records, and build a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -15,8 +16,8 @@ from typing import Any
 from zoo.errors import InvalidOptionError
 from zoo.registry._catalog import Catalog, load_catalog
 from zoo.registry._listing import (
-    M_ARCH,
     M_ALIASES,
+    M_ARCH,
     M_DEFAULT,
     M_FAMILY,
     M_MODALITY,
@@ -39,9 +40,9 @@ from zoo.registry._listing import (
     V_VERIFIED,
     V_YEAR,
     Records,
-    natural,
     corpus_of,
     models_with,
+    natural,
     rows_of,
     squash,
     word_score,
@@ -75,6 +76,8 @@ def parse_size(text: str | int) -> int:
     number, unit = float(match[1]), (match[2] or "").lower()
     base = 1024 if "i" in unit else 1000
     scale = 1 if unit in ("", "b") else base ** ("kmgt".index(unit[0]) + 1)
+    if math.isinf(number * scale):
+        raise InvalidOptionError(f"{text!r} is too large to be a size: write e.g. 500MB, 1.5GiB or 1000000")
     return int(number * scale)
 
 
@@ -91,7 +94,10 @@ def parse_count(text: str | int) -> int:
     if match is None:
         raise InvalidOptionError(f"{text!r} is not a count: write e.g. 30M, 1.5G, 500k or 25000000")
     unit = (match[2] or "").lower()
-    return int(float(match[1]) * (1000 ** ("kmg".index(unit) + 1) if unit else 1))
+    count = float(match[1]) * (1000 ** ("kmg".index(unit) + 1) if unit else 1)
+    if math.isinf(count):
+        raise InvalidOptionError(f"{text!r} is too large to be a count: write e.g. 30M, 1.5G, 500k or 25000000")
+    return int(count)
 
 
 # --------------------------------------------------------------------------
