@@ -36,13 +36,14 @@ demo: install
 	ZOO_OFFLINE=1 $(BIN)/zoo export all-minilm-l6-v2 --head build/topics-head.safetensors -o build/topics-classifier.onnx
 	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo classify build/topics-classifier.onnx
 
+# Two workers (pytest-xdist): most tests wait on child processes, servers and disks, so the two cores overlap.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The hardening suite alone (issue 13): kills, full disks, races, hostile files, fuzzing, server faults;
 # it ends with the table (case, tried, survived, corrupt files in the cache afterwards). `make test` runs it too.
 hardening: install
-	$(BIN)/python -m pytest -q -m hardening
+	$(BIN)/python -m pytest -q -n 2 -m hardening
 
 bench: install
 	$(BIN)/python bench/cli_latency.py

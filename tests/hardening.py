@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-__all__ = ["audit", "CASES", "Tally", "record_audit"]
+__all__ = ["audit", "CASES", "Tally", "record_audit", "wait_for"]
 
 CASES = {
     1: "kill -9 mid-pull, rerun resumes",
@@ -47,14 +49,13 @@ TALLY: dict[int, Tally] = {}
 _AUDITS: dict[str, list[list[str]]] = {}  # test nodeid -> problems found by each audit it ran
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Polls ``condition`` every 20 ms until it holds; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def audit(home: str | os.PathLike[str], *, request: pytest.FixtureRequest | None = None) -> list[str]:
@@ -65,6 +66,7 @@ def audit(home: str | os.PathLike[str], *, request: pytest.FixtureRequest | None
     ``sessions/``; converted vectors folders must hold all their files; exported ONNX files must parse.
     """
     from zoo import _atomic
+    from zoo._layout import pid_alive
     from zoo.cache import MANIFEST, Cache
 
     root = Path(home)
@@ -89,7 +91,7 @@ def audit(home: str | os.PathLike[str], *, request: pytest.FixtureRequest | None
         base = root / area
         for path in base.rglob("*") if base.is_dir() else ():
             owner = _atomic.temp_owner(path)
-            if owner is not None and not _pid_alive(owner[1]):
+            if owner is not None and not pid_alive(owner[1], owner[0]):
                 problems.append(f"{path}: temp left by a process that is gone")
     vectors = root / "vectors"
     for folder in sorted(vectors.iterdir()) if vectors.is_dir() else ():

@@ -15,13 +15,12 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
-from hardening import audit
+from hardening import audit, wait_for
 from servers import FileServer
 
 import zoo
@@ -44,19 +43,6 @@ def payload(n: int, seed: int = 0) -> bytes:
 BIG = payload(6 * MIB, seed=3)
 
 
-def light_entry(files: list[dict]) -> dict:
-    """A model entry whose adapter (onnx) does not import torch (``zoo pull`` runs the adapter's ``after_pull``)."""
-    entry = model_entry(files)
-    entry["versions"]["v1"].update(adapter="onnx", arch="test payload")
-    return entry
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def space_numbers(message: str) -> tuple[int, int]:
@@ -116,8 +102,8 @@ def disk(tmp_path_factory: pytest.TempPathFactory, tls) -> Iterator[SmallDisk]: 
     try:
         server.add("/files/big.bin", BIG)
         models = {
-            "big": light_entry([file_entry("weights.bin", BIG, {"url": server.url("/files/big.bin")})]),
-            "big-hf": light_entry([file_entry("model.safetensors", BIG, {"hf": HF_REPO, "revision": REV, "file": "model.safetensors"})]),
+            "big": model_entry([file_entry("weights.bin", BIG, {"url": server.url("/files/big.bin")})]),
+            "big-hf": model_entry([file_entry("model.safetensors", BIG, {"hf": HF_REPO, "revision": REV, "file": "model.safetensors"})]),
         }
         reg = write_registry(base / "reg" / "big.yaml", models)
         old = os.environ.get("ZOO_HOME")

@@ -14,12 +14,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import file_entry, model_entry, run_zoo, sha256, write_registry
-from hardening import audit
+from hardening import audit, wait_for
 
 import zoo
 from zoo import registry
@@ -35,23 +34,6 @@ def payload(n: int, seed: int = 0) -> bytes:
     return (block * (n // len(block) + 1))[:n]
 
 
-def light_entry(files: list[dict]) -> dict:
-    """A model entry for test files whose adapter (onnx) does not import torch.
-
-    ``zoo pull`` ends with the adapter's ``after_pull``, and importing a torch adapter costs each CLI process ~5 s:
-    eight of them would spend the CI budget on imports, not on the race under test.
-    """
-    entry = model_entry(files)
-    entry["versions"]["v1"].update(adapter="onnx", arch="test payload")
-    return entry
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def leftovers(home: Path) -> list[str]:
@@ -83,7 +65,7 @@ def test_kill_9_mid_file_then_rerun_resumes(tmp_path, https_server, zoo_env, req
     https_server.fault("/files/weights.bin", "stall", after=2 * MIB + 777, seconds=60)
     reg = write_registry(
         tmp_path / "reg" / "tiny.yaml",
-        {"tiny": light_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
+        {"tiny": model_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
     )
     registry.load_catalog([reg])  # the index, built here once rather than by both processes
     blobs = zoo_env / "blobs" / "sha256"
@@ -128,7 +110,7 @@ def test_partial_with_a_wrong_tail_is_started_over(tmp_path, https_server, zoo_e
     https_server.add("/files/weights.bin", data)
     reg = write_registry(
         tmp_path / "reg" / "tiny.yaml",
-        {"tiny": light_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
+        {"tiny": model_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
     )
     blobs = zoo_env / "blobs" / "sha256"
     blobs.mkdir(parents=True)
@@ -173,7 +155,7 @@ def test_faults_in_sequence_then_the_second_mirror(tmp_path, http_server, https_
     http_server.fault("/m1" + key, "stall", after=0, seconds=10, then_drop=True)
     reg = write_registry(
         tmp_path / "reg" / "tiny.yaml",
-        {"tiny": light_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
+        {"tiny": model_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
     )
     mirror1, mirror2 = http_server.url("/m1"), http_server.url("/m2")
     policy = RetryPolicy(attempts=4, backoff=0.05, max_wait=5.0, connect_timeout=5.0, read_timeout=1.0)
@@ -222,7 +204,7 @@ def test_good_mirror_is_not_blamed_for_the_bad_mirrors_bytes(tmp_path, http_serv
     http_server.add("/m2" + key, data)
     reg = write_registry(
         tmp_path / "reg" / "tiny.yaml",
-        {"tiny": light_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
+        {"tiny": model_entry([file_entry("weights.bin", data, {"url": https_server.url("/files/weights.bin")})])},
     )
     mirror1, mirror2 = http_server.url("/m1"), http_server.url("/m2")
     events: list[dict] = []
@@ -268,19 +250,19 @@ def test_eight_processes_pull_the_same_three_models(tmp_path, https_server, zoo_
         return file_entry(path, data, {"url": https_server.url(url_path)})
 
     models = {
-        "alpha": light_entry(
+        "alpha": model_entry(
             [
                 entry("alpha", "weights.bin", blobs_by_name["alpha/weights.bin"], "/alpha/weights.bin"),
                 entry("alpha", "config.json", blobs_by_name["alpha/config.json"], "/alpha/config.json"),
             ]
         ),
-        "beta": light_entry(
+        "beta": model_entry(
             [
                 entry("beta", "weights.bin", blobs_by_name["beta/weights.bin"], "/beta/weights.bin"),
                 entry("beta", "shared.bin", blobs_by_name["shared.bin"], "/beta/shared.bin"),
             ]
         ),
-        "gamma": light_entry(
+        "gamma": model_entry(
             [
                 entry("gamma", "weights.bin", blobs_by_name["gamma/weights.bin"], "/gamma/weights.bin"),
                 entry("gamma", "shared.bin", blobs_by_name["shared.bin"], "/gamma/shared.bin"),

@@ -105,6 +105,17 @@ def fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _space_errors(folder: Path) -> Iterator[None]:
+    """Turns a full disk's ``OSError`` in the block into :class:`InsufficientSpaceError` for ``folder``."""
+    try:
+        yield
+    except OSError as exc:
+        if is_no_space(exc):
+            raise no_space(exc, folder) from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False, suffix: str = "") -> Iterator[Path]:
     """Yields a temp path next to ``target``; on success renames it onto ``target``.
 
@@ -116,16 +127,13 @@ def atomic_path(target: str | os.PathLike[str], *, fsync: bool = False, suffix: 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(target, suffix)
     try:
-        yield tmp
-        if fsync:
-            fsync_file(tmp)
-        os.replace(tmp, target)
-        if fsync:
-            fsync_dir(target.parent)
-    except OSError as exc:
-        if is_no_space(exc):
-            raise no_space(exc, target.parent) from exc
-        raise
+        with _space_errors(target.parent):
+            yield tmp
+            if fsync:
+                fsync_file(tmp)
+            os.replace(tmp, target)
+            if fsync:
+                fsync_dir(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -158,18 +166,15 @@ def atomic_folder(target: str | os.PathLike[str], *, replace: bool = False) -> I
     tmp = temp_name(target)
     tmp.mkdir()
     try:
-        yield tmp
-        if target.exists() and replace:
-            old = temp_name(target)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        elif not target.exists():
-            os.replace(tmp, target)
-        fsync_dir(target.parent)
-    except OSError as exc:
-        if is_no_space(exc):
-            raise no_space(exc, target.parent) from exc
-        raise
+        with _space_errors(target.parent):
+            yield tmp
+            if target.exists() and replace:
+                old = temp_name(target)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            elif not target.exists():
+                os.replace(tmp, target)
+            fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

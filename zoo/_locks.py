@@ -172,6 +172,28 @@ def can_tell(root: str | os.PathLike[str]) -> bool:
 
 
 @contextlib.contextmanager
+def _use_lock(root: str | os.PathLike[str], how: int) -> Iterator[bool]:
+    """Holds the use lock in mode ``how`` (``fcntl.LOCK_SH``, or ``LOCK_EX | LOCK_NB``); yields whether it is held."""
+    import fcntl
+
+    fd = _use_fd(Path(root))
+    held = False
+    if fd is not None and not soft_locks():
+        try:
+            held = _flock(fd, how)
+        except OSError:
+            held = False  # no flock on this file system
+    try:
+        yield held
+    finally:
+        if fd is not None:
+            if held:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def using(root: str | os.PathLike[str]) -> Iterator[None]:
     """Marks this process as working in the cache at ``root`` (the use lock, shared) while the block runs.
 
@@ -180,21 +202,8 @@ def using(root: str | os.PathLike[str]) -> Iterator[None]:
     """
     import fcntl
 
-    fd = _use_fd(Path(root))
-    held = False
-    if fd is not None and not soft_locks():
-        try:
-            held = _flock(fd, fcntl.LOCK_SH)
-        except OSError:
-            held = False
-    try:
+    with _use_lock(root, fcntl.LOCK_SH):
         yield
-    finally:
-        if fd is not None:
-            if held:
-                with contextlib.suppress(OSError):
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -207,21 +216,8 @@ def idle(root: str | os.PathLike[str]) -> Iterator[bool]:
     """
     import fcntl
 
-    fd = _use_fd(Path(root))
-    held = False
-    if fd is not None and not soft_locks():
-        try:
-            held = _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            held = False
-    try:
+    with _use_lock(root, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
         yield held
-    finally:
-        if fd is not None:
-            if held:
-                with contextlib.suppress(OSError):
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 def uses_cache(func: Callable[..., Any]) -> Callable[..., Any]:
