@@ -11,7 +11,6 @@ runs only these tests; ``make test`` runs them with everything else and prints t
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -67,26 +66,13 @@ def audit(home: str | os.PathLike[str], *, request: pytest.FixtureRequest | None
     """
     from zoo import _atomic
     from zoo._layout import pid_alive
-    from zoo.cache import MANIFEST, Cache
+    from zoo.cache import Cache
 
     root = Path(home)
     cache = Cache(root)
-    problems = [f"blob {name[:12]}… holds sha256 {actual[:12]}…" for name, actual in cache.verify(remove=False).corrupt]
-    models = root / "models"
-    for manifest in sorted(models.glob(f"*/*/{MANIFEST}")) if models.is_dir() else ():
-        folder = manifest.parent
-        try:
-            files = json.loads(manifest.read_text())
-        except ValueError:
-            problems.append(f"{folder}: unreadable manifest")
-            continue
-        for rel, sha in files.items():
-            link = folder / rel
-            if not link.exists():
-                continue  # a version whose blob was removed on purpose (gc of an unreferenced one is not this)
-            blob = cache.blob_path(sha)
-            if not blob.is_file() or not os.path.samefile(link, blob) and link.read_bytes() != blob.read_bytes():
-                problems.append(f"{link}: does not lead to blob {sha[:12]}…")
+    report = cache.verify(remove=False)
+    problems = [f"blob {name[:12]}… holds sha256 {actual[:12]}…" for name, actual in report.corrupt]
+    problems += [f"{file}: does not lead to blob {sha[:12]}…" for file, sha in report.broken]
     for area in ("blobs", "models", "exports", "vectors", "sessions"):
         base = root / area
         for path in base.rglob("*") if base.is_dir() else ():

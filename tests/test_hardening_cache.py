@@ -421,3 +421,17 @@ def test_a_pull_imports_no_framework(timm_reg, zoo_env) -> None:  # noqa: ANN001
     assert proc.returncode == 0, err
     assert err.strip().splitlines()[-1] == "no torch"
     assert (zoo_env / "models" / "hard-timm" / "v1" / "model.safetensors").is_file()
+
+
+def test_verify_reports_a_model_file_that_leads_elsewhere_and_pull_relinks_it(https_server, tmp_path, zoo_env) -> None:  # noqa: ANN001
+    reg, data = _served_model(https_server, tmp_path)
+    zoo.pull("lock-model", registries=[reg])
+    link = zoo_env / "models" / "lock-model" / "v1" / "w.bin"
+    link.unlink()
+    link.write_bytes(b"edited in place")
+    r = run_zoo("verify", "--json")
+    assert r.returncode == 1
+    report = json.loads(r.stdout)
+    assert report["corrupt"] == [] and report["broken"] == [{"file": "models/lock-model/v1/w.bin", "sha256": sha256(data)}]
+    assert run_zoo("--registry", str(reg), "pull", "lock-model").returncode == 0
+    assert link.read_bytes() == data and Cache(zoo_env).verify().ok

@@ -136,16 +136,21 @@ class VerifyReport:
         bytes: Bytes hashed.
         corrupt: ``(sha256 name, actual sha256)`` of each blob whose content
             did not match its name; they were removed.
+        broken: ``(model file, sha256)`` of each file in a version folder that
+            leads somewhere else than the blob its manifest names (a link
+            redirected, a copy edited); a missing blob is not broken, only not
+            pulled (``zoo cache ls`` shows it).
     """
 
     checked: int = 0
     bytes: int = 0
     corrupt: list[tuple[str, str]] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when no blob was corrupt."""
-        return not self.corrupt
+        """True when no blob was corrupt and no model file was broken."""
+        return not self.corrupt and not self.broken
 
 
 class Cache:
@@ -598,7 +603,26 @@ class Cache:
                     report.corrupt.append((path.name, digest))
                     if remove:
                         path.unlink(missing_ok=True)
+        report.broken = self._broken_files()
         return report
+
+    def _broken_files(self) -> list[tuple[str, str]]:
+        """Version files that do not lead to the blob their manifest names."""
+        broken = []
+        for version in self.versions():
+            for rel, sha in version.files.items():
+                path, blob = version.path / rel, self.blob_path(sha)
+                if not blob.is_file() or not (path.exists() or path.is_symlink()):
+                    continue
+                try:
+                    same = os.path.samefile(path, blob) or (
+                        path.stat().st_size == blob.stat().st_size and hash_file(path)[0] == sha
+                    )
+                except OSError:
+                    same = False
+                if not same:
+                    broken.append((self._rel(path), sha))
+        return broken
 
 
 def _tree_bytes(path: Path) -> int:

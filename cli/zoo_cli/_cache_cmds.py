@@ -77,12 +77,18 @@ def verify_cmd(ctx: click.Context, jobs: int | None, as_json: bool) -> None:
     report = resolve.verify(jobs=jobs)
     if as_json:
         _render.emit_json(
-            {"ok": report.ok, "checked": report.checked, "bytes": report.bytes, "corrupt": [{"sha256": n, "actual": a} for n, a in report.corrupt]}
+            {
+                "ok": report.ok, "checked": report.checked, "bytes": report.bytes,
+                "corrupt": [{"sha256": n, "actual": a} for n, a in report.corrupt],
+                "broken": [{"file": f, "sha256": s} for f, s in report.broken],
+            }
         )
     else:
         click.echo(f"checked {report.checked} files ({_render.human_size(report.bytes)})")
         for name, actual in report.corrupt:
             click.echo(f"corrupt: blob {name} hashes to {actual}; removed, the next pull fetches it again", err=True)
+        for file, sha in report.broken:
+            click.echo(f"broken: {file} does not lead to blob {sha[:12]}…; 'zoo pull' of its model links it again", err=True)
         if report.ok:
             click.echo("all files match their sha256")
     if not report.ok:
