@@ -34,7 +34,7 @@ from pathlib import Path
 
 from zoo.errors import InsufficientSpaceError
 
-__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text", "temp_name", "temp_owner", "is_temp", "no_space", "is_no_space", "fsync_file", "fsync_dir", "HOST"]
+__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text", "temp_name", "temp_owner", "is_temp", "no_space", "is_no_space", "fsync_file", "fsync_dir", "HOST", "SPACE_HINT"]
 
 HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40]
 _TEMP = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_.]*)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp(\.[a-z]+)?$")
@@ -60,6 +60,12 @@ def temp_owner(path: str | os.PathLike[str]) -> tuple[str, int] | None:
     return (match["host"], int(match["pid"])) if match else None
 
 
+SPACE_HINT = (
+    "free some space ('zoo cache rm' a model you no longer need, or 'zoo cache gc', which also drops interrupted "
+    "downloads) or point ZOO_HOME at a bigger disk, then run it again"
+)
+
+
 def no_space(exc: OSError, path: str | os.PathLike[str], needed: int | None = None) -> InsufficientSpaceError:
     """The :class:`InsufficientSpaceError` for an ``ENOSPC``/``EDQUOT`` raised while writing under ``path``."""
     folder = Path(path)
@@ -71,9 +77,7 @@ def no_space(exc: OSError, path: str | os.PathLike[str], needed: int | None = No
         free = 0
     need = f"{needed:,} more bytes are needed, " if needed else ""
     return InsufficientSpaceError(
-        f"no space left on the file system of {folder} ({need}{free:,} bytes free); "
-        "free some space (outside the cache, or 'zoo cache rm' a model you no longer need) or point ZOO_HOME "
-        "at a bigger disk, then run it again (an interrupted download resumes)",
+        f"no space left on the file system of {folder} ({need}{free:,} bytes free); {SPACE_HINT}",
         path=str(folder), needed=needed, free=free,
     )
 

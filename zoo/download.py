@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _settings
-from zoo._atomic import is_no_space, no_space
+from zoo._atomic import SPACE_HINT, is_no_space, no_space
 from zoo._hashing import (
     CHUNK,
     GIT_BLOB,
@@ -340,9 +340,6 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-_SPACE_HINT = "free some space ('zoo cache gc', 'zoo cache rm') or point ZOO_HOME elsewhere, then run it again"
-
-
 def _free_bytes(folder: Path) -> int | None:
     """Bytes an unprivileged writer may still use on the file system of ``folder`` (None: cannot tell)."""
     while not folder.exists() and folder != folder.parent:
@@ -373,7 +370,7 @@ def _check_space(folder: Path, size: int | None, have: int, label: str) -> None:
     kept = f"; the {have:,} bytes already downloaded are kept" if have else ""
     raise InsufficientSpaceError(
         f"{label}: not enough free space for the download: {needed:,} bytes needed, {free:,} free "
-        f"on the file system of {folder}{kept}; {_SPACE_HINT}",
+        f"on the file system of {folder}{kept}; {SPACE_HINT}",
         path=str(folder), needed=needed, free=free,
     )
 
