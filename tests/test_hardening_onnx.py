@@ -396,3 +396,20 @@ def test_api_loads_a_registry_onnx_model_whose_external_data_is_a_cached_link(
     np.testing.assert_allclose(net(x), x + w, rtol=1e-6)
     assert [s.name for s in zoo.stages("linked-onnx", all=True, registries=[reg])][-1] == "out"
     assert audit(zoo_env, request=request) == []
+
+
+def test_stages_on_a_fresh_cache_fetch_the_external_data_too(https_server, tmp_path: Path, zoo_env: Path) -> None:  # noqa: ANN001
+    """Before: ``zoo stages`` fetched only model.onnx and then failed on its missing model.onnx.data."""
+    model = _image_model()
+    src = tmp_path / "src" / "model.onnx"
+    src.parent.mkdir()
+    onnx.save(model, str(src), save_as_external_data=True, location="model.onnx.data", size_threshold=0)
+    files = []
+    for rel in ("model.onnx", "model.onnx.data"):
+        data = (src.parent / rel).read_bytes()
+        https_server.add(f"/ext/{rel}", data)
+        files.append(file_entry(rel, data, {"url": https_server.url(f"/ext/{rel}")}))
+    reg = write_registry(tmp_path / "ext.yaml", {"ext-onnx": _onnx_entry(files)})
+    r = run_zoo("--registry", str(reg), "stages", "ext-onnx", "--all", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "out" in r.stdout and len(https_server.requests_for("/ext/model.onnx.data", "GET")) == 1

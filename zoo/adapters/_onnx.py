@@ -161,7 +161,8 @@ class OnnxAdapter(OnnxNativeAdapter):
 
 
     def stage_files(self, info: Any) -> list[str] | None:
-        return [onnx_file(info)]
+        # The graph and whatever its tensors' external data names: the version's other files (fetched with it).
+        return None
 
     def _model(self, info: Any, folder: Path | None) -> Any:
         """The graph (its file is its architecture and its weights: fetched even for ``pretrained=False``).
