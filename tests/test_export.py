@@ -96,7 +96,7 @@ def test_cli_export_and_info(timm_reg, tmp_path) -> None:  # noqa: ANN001
 
 
 def test_wrong_graph_fails_parity_and_writes_nothing(timm_reg, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    original = export_mod._finalize_graph
+    original = export_mod._export.finalize_graph
 
     def perturb(model: Any, metadata: dict[str, str]) -> Any:
         # A deliberately wrong export: scale one convolution's weights by 1%.
@@ -105,7 +105,7 @@ def test_wrong_graph_fails_parity_and_writes_nothing(timm_reg, tmp_path, monkeyp
         init.CopyFrom(onnx.numpy_helper.from_array(arr.astype(np.float32), init.name))
         return original(model, metadata)
 
-    monkeypatch.setattr(export_mod, "_finalize_graph", perturb)
+    monkeypatch.setattr(export_mod._export, "finalize_graph", perturb)
     out = tmp_path / "wrong.onnx"
     with pytest.raises(ParityError) as info:
         zoo.export("exp-timm", "layer1", out, registries=[timm_reg], exporter="torchscript", use_cache=False)

@@ -52,6 +52,7 @@ import numpy as np
 
 from zoo import _layout, _settings, exporter
 from zoo.adapters import get_adapter
+from zoo.adapters._onnx import ort_session
 from zoo.errors import DatasetError, ExportError, ParityError, WeightsError
 from zoo.exporter import DEFAULT_OPSET, ExportResult, Parity
 from zoo.features import _build, cut_for
@@ -127,7 +128,7 @@ def export_classifier(
             f"{stage.name!r}. Omit until (or pass until={head.stage!r}), or fit a head on {stage.name}."
         )
     _check_width(info, stage, head)
-    dest = exporter._prepare_output(output or f"{info.name}-{stage.name}-classifier.onnx".replace("/", "_"))
+    dest = exporter.prepare_output(output or f"{info.name}-{stage.name}-classifier.onnx".replace("/", "_"))
 
     work = _layout.work_dir(_settings.home(), "classifier")
     try:
@@ -150,8 +151,8 @@ def export_classifier(
     if samples is None:
         samples = get_adapter(info.adapter).parity_inputs(info, folder, module, 2)
     mask_at = [i.name for i in model.graph.input].index(mask_name) if mask_name else None
-    meta = {p.key: p.value for p in model.metadata_props if p.key.startswith(exporter._META_PREFIX)}
-    sess = exporter.ort_session(exporter._finalize_graph(model, meta).SerializeToString())
+    meta = {p.key: p.value for p in model.metadata_props if p.key.startswith(exporter.META_PREFIX)}
+    sess = ort_session(exporter.finalize_graph(model, meta).SerializeToString())
     parity = _compare(module, head, sess, samples, mask_at, atol)
     if not parity.ok:
         what = (
@@ -165,7 +166,7 @@ def export_classifier(
             "if the difference is float rounding.",
             model=info.id, stage=stage.name, parity=parity,
         )
-    prefix = exporter._META_PREFIX
+    prefix = exporter.META_PREFIX
     meta.update({
         prefix + "classes": json.dumps(list(head.classes)),
         prefix + "head_pool": head.pool,
@@ -174,11 +175,11 @@ def export_classifier(
         prefix + "task": "classification",
         prefix + "output": OUTPUT,
     })
-    final = exporter._finalize_graph(model, meta)
-    exporter._save(final, dest)
+    final = exporter.finalize_graph(model, meta)
+    exporter.save_model(final, dest)
     return ExportResult(
-        dest, info.id, stage.name, backbone.exporter, graph_opset, exporter._dims(final.graph.input),
-        exporter._dims(final.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, False, meta,
+        dest, info.id, stage.name, backbone.exporter, graph_opset, exporter.tensor_dims(final.graph.input),
+        exporter.tensor_dims(final.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, False, meta,
     )
 
 
@@ -323,7 +324,7 @@ def _compare(module: Any, head: Head, sess: Any, samples: Sequence[tuple[Any, ..
     for args in samples:
         tensors = tuple(torch.as_tensor(a) for a in args)
         with torch.inference_mode():
-            out = exporter._as_list(module(*tensors))[0]
+            out = exporter.as_numpy(module(*tensors))[0]
         mask = tensors[mask_at].numpy() if mask_at is not None and mask_at < len(tensors) else None
         expected = head.predict_proba(pool(out, head.pool, mask))
         actual = sess.run([OUTPUT], {n: t.numpy() for n, t in zip(names, tensors)})[0].astype(np.float64)
