@@ -130,6 +130,7 @@ LAYERS = {
     "zoo._stages": 3,
     "zoo.adapters": 4,
     "zoo.vectors": 4,
+    "zoo.datasets": 4,
     "zoo.caffe": 4,
     "zoo.features": 5,
     "zoo.exporter": 5,

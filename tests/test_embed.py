@@ -36,9 +36,9 @@ from sample_data import digits_folder
 
 import zoo
 import zoo.transfer
+from zoo.datasets import Skipped
 from zoo.errors import DatasetError, StageNotFoundError
 from zoo.transfer import embed, read_embeddings
-from zoo.transfer._readers import Skipped
 
 MODEL = "emb-timm"
 SIZE = 64  # layer2 maps of (128, 8, 8): small and fast

@@ -11,11 +11,10 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
-from sample_data import digits_folder
 from PIL import Image
+from sample_data import digits_folder
 
-from zoo.errors import DatasetError
-from zoo.transfer._readers import (
+from zoo.datasets import (
     Dataset,
     Item,
     Skipped,
@@ -24,6 +23,7 @@ from zoo.transfer._readers import (
     read_images,
     read_texts,
 )
+from zoo.errors import DatasetError
 
 
 def _png(path: Path, image: Image.Image) -> Path:

@@ -2,7 +2,7 @@
 
 The package's modules, each one job:
 
-* ``_readers``: image folders and text files (local or fsspec URLs) as :class:`Dataset` items;
+* :mod:`zoo.datasets` (below this package): image folders and text files (local or fsspec URLs) as :class:`Dataset` items;
 * ``_pooling``: a cut model's output to one vector per input (avg, max, mean, cls, none);
 * ``_runtime``: :class:`Encoder`, preprocessing + ONNX Runtime or torch + pooling over a batch;
 * ``_embed``: :func:`embed`, the local engine (resumable shards, Parquet or ``.npy``);

@@ -51,9 +51,9 @@ from typing import Any
 
 from zoo import _atomic, _layout, _locks, _settings
 from zoo._version import __version__
+from zoo.datasets import Dataset, Item, Skipped, read_dataset
 from zoo.errors import DatasetError, InvalidOptionError, LockTimeoutError
 from zoo.registry import ModelInfo, load_catalog
-from zoo.transfer._readers import Dataset, Item, Skipped, read_dataset
 from zoo.transfer._runtime import Encoded, Encoder, encoder_for
 
 __all__ = ["EmbedResult", "embed", "read_embeddings", "ENGINES"]
@@ -500,7 +500,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[Any, list[str], list[
     import numpy as np
     import pyarrow.parquet as pq
 
-    from zoo.transfer._readers import open_fs
+    from zoo.datasets import open_fs
 
     text = os.fspath(path)
     fs, where = open_fs(text)

@@ -369,9 +369,9 @@ def probe(
     Raises:
         DatasetError: Unlabelled items, too few examples per class, or unreadable data.
     """
+    from zoo.datasets import read_dataset
     from zoo.features import stages as model_stages
     from zoo.transfer._embed import check_modality
-    from zoo.transfer._readers import read_dataset
     from zoo.transfer._runtime import encoder_for
 
     dataset = read_dataset(source, text_field=text_field, label_field=label_field, id_field=id_field)

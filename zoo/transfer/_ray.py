@@ -51,6 +51,7 @@ from dataclasses import replace
 from typing import Any
 
 from zoo import _atomic, _settings
+from zoo.datasets import Dataset, Item, Skipped, open_fs
 from zoo.errors import (
     DatasetError,
     InvalidOptionError,
@@ -65,7 +66,6 @@ from zoo.transfer._embed import (
     metadata,
     schema,
 )
-from zoo.transfer._readers import Dataset, Item, Skipped, open_fs
 from zoo.transfer._runtime import Encoder
 
 __all__ = ["embed_ray"]
@@ -92,7 +92,7 @@ def embed_ray(
     Args:
         encoder: What :func:`~zoo.transfer._runtime.encoder_for` built (for the
             ``onnx`` runtime, its ONNX file is on the driver's disk).
-        dataset: The items, as :func:`~zoo.transfer._readers.read_dataset` listed them.
+        dataset: The items, as :func:`~zoo.datasets.read_dataset` listed them.
         output: A ``.parquet`` file (path or URL), or a folder or URL for part files.
         address: A cluster to connect to (``"auto"``, ``"ray://host:10001"``);
             None: ``$RAY_ADDRESS``, else the Ray this process is already

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.datasets import Item, Skipped, load_image
 from zoo.errors import DatasetError, InvalidOptionError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.transfer._pooling import check_pool, default_pool, pool
-from zoo.transfer._readers import Item, Skipped, load_image
 
 __all__ = ["RUNTIMES", "Encoder", "Encoded", "encoder_for"]
 
@@ -85,7 +85,9 @@ class Encoder:
     def _images(self, items: Sequence[Item]) -> tuple[list[Item], list[Skipped], Any]:
         import numpy as np
 
-        from zoo.adapters._inputs import preprocess_for  # numpy only: a Ray actor need not import torch
+        from zoo.adapters._inputs import (
+            preprocess_for,  # numpy only: a Ray actor need not import torch
+        )
 
         transform = self._state.get("preprocess") or self._state.setdefault("preprocess", preprocess_for(self.info))
         kept, skipped, arrays = [], [], []

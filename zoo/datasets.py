@@ -1,4 +1,4 @@
-"""Dataset readers for ``zoo embed`` and ``zoo probe``: an image folder or a text file, as a list of items.
+"""Dataset readers for ``zoo embed``, ``zoo probe`` and calibrated exports: an image folder or a text file, as a list of items.
 
 A dataset is one of:
 
