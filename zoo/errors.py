@@ -29,6 +29,7 @@ __all__ = [
     "InvalidOptionError",
     "ExportError",
     "ParityError",
+    "AccuracyGateError",
     "StageNotFoundError",
     "StageMismatchError",
     "WeightsError",
@@ -517,4 +518,20 @@ class LockTimeoutError(ZooError, TimeoutError):
         self.path = path
         self.holder = holder
         self.waited = waited
+        super().__init__(message)
+
+
+class AccuracyGateError(ExportError, ValueError):
+    """An int8 or fp16 export's features drift from the float32 reference beyond the gate's bounds.
+
+    Attributes:
+        model: The model version; stage: the cut, as in messages.
+        gate: The :class:`zoo.exporter.Gate` figures (mean and worst cosine,
+            max relative error, top-1 agreement, the bounds).
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, stage: str | None = None, gate: object = None):
+        self.model = model
+        self.stage = stage
+        self.gate = gate
         super().__init__(message)

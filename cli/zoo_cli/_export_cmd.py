@@ -37,6 +37,13 @@ __all__ = ["export_cmd"]
 @click.option("--check/--no-check", default=True, help="Check ONNX Runtime against torch (default); --no-check is the explicit opt-out.")
 @click.option("--exporter", type=click.Choice(EXPORTERS), default="auto", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Export again even if an identical export is cached.")
+@click.option("--optimize", is_flag=True, help="Save ONNX Runtime's offline-optimized graph (float32, parity-checked).")
+@click.option("--quantize", type=click.Choice(["int8"]), help="int8: dynamic for text encoders, static QDQ for image models; behind the accuracy gate.")
+@click.option("--fp16", is_flag=True, help="Float16 weights and compute, float32 inputs and outputs; behind the accuracy gate.")
+@click.option("--calibrate", metavar="DATA", help="An image folder or text file: half calibrates int8, half feeds the gate (default: generated inputs).")
+@click.option("--text-field", help="--calibrate text files: the field holding the text (default: text).")
+@click.option("--min-cosine", type=click.FloatRange(0, 1), help="Gate: lowest mean cosine of the features vs torch (default 0.99 int8, 0.9995 fp16).")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), help="Gate: lowest top-1 agreement for classifiers (default 0.99).")
 @click.option("--offline", is_flag=True, default=None, help="Never use the network.")
 @json_option
 @click.pass_context
@@ -54,6 +61,13 @@ def export_cmd(
     check: bool,
     exporter: str,
     no_cache: bool,
+    optimize: bool,
+    quantize: str | None,
+    fp16: bool,
+    calibrate: str | None,
+    text_field: str | None,
+    min_cosine: float | None,
+    min_agreement: float | None,
     offline: bool | None,
     as_json: bool,
 ) -> None:
@@ -62,6 +76,12 @@ def export_cmd(
 
     batch_value: str | int = "dynamic" if batch == "dynamic" else int(batch) if batch.isdigit() else batch
     stages: str | list[str] | None = [s.strip() for s in until.split(",")] if until and "," in until else until
+    variant = dict(
+        optimize=optimize, quantize=quantize, fp16=fp16, calibrate=calibrate, text_field=text_field,
+        min_cosine=min_cosine, min_agreement=min_agreement,
+    )
+    if head and any(v for v in variant.values()):
+        raise click.UsageError("--optimize, --quantize and --fp16 apply to backbone exports; a --head FILE classifier is float32 for now")
     if head:
         if not check:
             raise click.UsageError("a classifier export is always checked against torch + the head; drop --no-check")
@@ -71,7 +91,7 @@ def export_cmd(
     else:
         result = zoo.export(
             model_id, stages, output, head=head == "", vocab=vocab, opset=opset, batch=batch_value, atol=atol, rtol=rtol,
-            check=check, exporter=exporter, use_cache=not no_cache, registries=registries(ctx), offline=offline,
+            check=check, exporter=exporter, use_cache=not no_cache, registries=registries(ctx), offline=offline, **variant,
         )
     if as_json:
         _render.emit_json(result.to_dict())
@@ -89,4 +109,8 @@ def export_cmd(
         echo("  parity:   not checked (--no-check)")
     else:
         echo(f"  parity:   max abs {p.max_abs:.3g}, max rel {p.max_rel:.3g}, cosine {p.cosine:.7f} over {p.inputs} inputs (atol {p.atol:g}, rtol {p.rtol:g}): ok")
+    if "zoo.variant" in result.metadata:
+        echo(f"  variant:  {result.metadata['zoo.variant']}")
+    if result.gate is not None:
+        echo(f"  gate:     {result.gate.summary()}: ok")
     echo(f"  time:     {result.seconds:.2f} s")

@@ -40,12 +40,14 @@ from zoo.exporter._files import (
     save_model,
     tensor_dims,
 )
+from zoo.exporter._gate import Gate
 from zoo.exporter._parity import Parity, as_numpy, measure_parity
 from zoo.exporter._session import Session, session
 
 __all__ = [
     "ExportResult",
     "Parity",
+    "Gate",
     "export",
     "read_metadata",
     "session",

@@ -18,7 +18,7 @@ from zoo._version import __version__
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
 from zoo.adapters._onnx import ort_session
-from zoo.errors import InvalidOptionError, ParityError
+from zoo.errors import AccuracyGateError, ExportError, InvalidOptionError, ParityError
 from zoo.exporter._files import (
     META_PREFIX,
     TWO_GB,
@@ -30,7 +30,9 @@ from zoo.exporter._files import (
     save_model,
     tensor_dims,
 )
+from zoo.exporter._gate import Gate, gate_inputs, measure_gate
 from zoo.exporter._parity import Parity, measure_parity
+from zoo.exporter._variants import Recipe, Variant, apply_variant, recipe_for
 from zoo.features import _build, cut_for
 from zoo.registry import FileInfo, ModelInfo, load_catalog
 
@@ -54,6 +56,7 @@ class ExportResult:
         seconds: Wall time of this call.
         cached: True when the file came from the export cache.
         metadata: The ``metadata_props`` written into the file.
+        gate: For int8 and fp16 variants, the accuracy gate's figures (None otherwise).
     """
 
     path: Path
@@ -68,6 +71,7 @@ class ExportResult:
     seconds: float
     cached: bool
     metadata: dict[str, str] = field(default_factory=dict)
+    gate: Gate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -110,7 +114,7 @@ def _pin(file: FileInfo) -> str:
     return f"hub:{file.source.hf}/{file.source.file}"
 
 
-def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter: str, vocab: int | None) -> str:
+def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter: str, vocab: int | None, variant: Variant) -> str:
     parts = {
         "vocab": vocab,
         "weights": sorted(_pin(f) for f in info.files),
@@ -121,6 +125,7 @@ def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter
         "batch": str(batch),
         "exporter": exporter,
         "zoo": __version__,
+        "variant": variant.key(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -143,8 +148,23 @@ def export(
     registries: Sequence[str | os.PathLike[str]] | None = None,
     offline: bool | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    fp16: bool = False,
+    calibrate: str | os.PathLike[str] | None = None,
+    min_cosine: float | None = None,
+    min_agreement: float | None = None,
+    text_field: str | None = None,
 ) -> ExportResult:
     """Exports a model version cut after a stage to ONNX, checked against torch.
+
+    ``optimize``, ``quantize="int8"`` and ``fp16`` write a variant of the
+    checked float32 graph (:mod:`zoo.exporter._variants`): an optimized graph
+    must pass the same parity check; int8 and fp16 must pass the accuracy gate
+    (mean cosine of the features against torch on held-back inputs from
+    ``calibrate`` or generated ones, at least ``min_cosine``; top-1 agreement at
+    least ``min_agreement`` for classifiers), else :class:`AccuracyGateError`
+    and nothing is written.
 
     Args:
         model_id: ``[family/]name[@version]``.
@@ -179,12 +199,15 @@ def export(
         raise InvalidOptionError(f"exporter must be auto, dynamo or torchscript, not {exporter!r}")
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
         raise InvalidOptionError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
+    variant = Variant(
+        optimize, quantize, fp16, str(calibrate) if calibrate is not None else None, min_cosine, min_agreement, text_field
+    )
     info = load_catalog(registries).info(model_id)
     adapter = get_adapter(info.adapter)
     cut = cut_for(info, until, head=head)
     stem = "-".join(cut.names) if cut.stages else "full"
     dest = prepare_output(output or f"{info.name}-{stem}.onnx".replace("/", "_"))
-    key = _cache_key(info, cut, opset, batch, exporter, vocab)
+    key = _cache_key(info, cut, opset, batch, exporter, vocab, variant)
     cache_dir = _settings.home() / "exports"
     cached = cache_dir / f"{key}.onnx"
     if use_cache and cached.is_file():
@@ -192,10 +215,11 @@ def export(
         meta = read_metadata(dest)
         model = onnx.load(str(dest), load_external_data=False)
         parity = Parity(**json.loads(meta["parity"])) if meta.get("parity", "").startswith("{") else None
+        gate = Gate(**json.loads(meta["gate"])) if meta.get("gate", "").startswith("{") else None
         return ExportResult(
             dest, info.id, meta.get("stage") or None, meta["exporter"], int(meta.get("opset", opset)), tensor_dims(model.graph.input),
             tensor_dims(model.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, True,
-            {META_PREFIX + k: v for k, v in meta.items()},
+            {META_PREFIX + k: v for k, v in meta.items()}, gate,
         )
 
     module, cut, folder = _build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
@@ -224,6 +248,15 @@ def export(
                 )
         meta = _metadata(info, cut, kind, opset, batch, parity)
         meta.update({META_PREFIX + k: v for k, v in adapter.export_metadata(module).items()})
+        gate = None
+        if variant.active:
+            if big:
+                raise ExportError(f"{info.id}: optimized, int8 and fp16 variants of models over 2 GB are not supported yet")
+            model, gate, recipe = _make_variant(
+                finalize_graph(model, {}), variant, info, cut, adapter, folder, module, work, check, atol, rtol, batch, dest
+            )
+            meta[META_PREFIX + "variant"] = recipe.to_json()
+            meta[META_PREFIX + "gate"] = json.dumps(gate.to_dict(), sort_keys=True) if gate else "not checked"
         final = finalize_graph(model, meta)
         if big:
             save_external(final, data, dest)  # too big for the export cache's single-file copies
@@ -239,8 +272,56 @@ def export(
     size = dest.stat().st_size + (data_file.stat().st_size if big and data_file.exists() else 0)
     return ExportResult(
         dest, info.id, ",".join(cut.names) or None, kind, opset, tensor_dims(final.graph.input), tensor_dims(final.graph.output),
-        size, parity, time.perf_counter() - start, False, meta,
+        size, parity, time.perf_counter() - start, False, meta, gate,
     )
+
+
+def _make_variant(
+    model: Any, variant: Variant, info: ModelInfo, cut: Cut, adapter: Any, folder: Path | None, module: Any, work: Path,
+    check: bool, atol: float, rtol: float, batch: str | int, dest: Path,
+) -> tuple[Any, Gate | None, Recipe]:
+    """The optimized, int8 or fp16 graph of a checked float32 one, with its gate (None when not checked)."""
+    recipe = recipe_for(info, variant)
+    tokenizer = None
+    if info.modality == "text" and folder is not None and info.input is not None and info.input.tokenizer:
+
+        def tokenizer() -> Any:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+
+    calibration, held, source = ([], [], "")
+    if variant.changes_numbers and (check or recipe.mode == "int8-static"):
+        calibration, held, source = gate_inputs(info, variant.calibrate, tokenizer, variant.text_field)
+    (work / "variant").mkdir()
+    out = apply_variant(model, recipe, work / "variant", calibration)
+    if not check:
+        return out, None, recipe
+    sess = ort_session(out.SerializeToString())
+    reference = adapter.reference(info, folder, cut, module)
+    if not variant.changes_numbers:
+        inputs = adapter.parity_inputs(info, folder, module, batch if isinstance(batch, int) else 2)
+        parity = measure_parity(reference, sess, inputs, atol, rtol)
+        if not parity.ok:
+            raise ParityError(
+                f"{info.id} at {cut.label}: the optimized graph differs from the reference beyond tolerance "
+                f"(max abs {parity.max_abs:.3g}, cosine {parity.cosine:.6f}); nothing was written to {dest}. "
+                "Export without --optimize.",
+                model=info.id, stage=cut.label, parity=parity,
+            )
+        return out, None, recipe
+    gate = measure_gate(
+        reference, sess, held, classifier=cut.head, min_cosine=variant.cosine_bound(),
+        min_agreement=variant.agreement_bound(), source=source,
+    )
+    if not gate.ok:
+        raise AccuracyGateError(
+            f"{info.id} at {cut.label}: the {recipe.mode} variant fails the accuracy gate: {gate.summary()}; "
+            f"nothing was written to {dest}. Calibrate on your own data (--calibrate), cut at an earlier stage, "
+            "use --fp16, or lower the bound explicitly (--min-cosine / --min-agreement).",
+            model=info.id, stage=cut.label, gate=gate,
+        )
+    return out, gate, recipe
 
 
 def _fit_batch(tensor: Any, batch: int) -> Any:

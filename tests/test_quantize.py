@@ -1,0 +1,139 @@
+"""Optimized, int8 and fp16 exports behind the accuracy gate (zoo/exporter/_variants.py, _gate.py; issue 16).
+
+Real random-init models (timm resnet18 served from loopback, small ONNX nets), real calibration images
+(scikit-learn's digits written as PNG files), the real all-MiniLM-L6-v2. The gate is made to fail with a net whose
+float32 function is ordinary but whose intermediate activation has one channel scaled by 10^4 and the next
+convolution dividing it back: int8 with one scale per tensor then loses every other channel.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from conftest import run_zoo, write_registry
+from models import TIMM_STAGES, serve, timm_resnet18, vision_entry
+from sample_data import digits_folder
+
+import zoo
+from zoo.errors import AccuracyGateError, InvalidOptionError
+
+
+class _Net(torch.nn.Module):
+    """conv -> relu -> (channel 0 times ``outlier``) -> conv (channel 0 weights divided back) -> relu."""
+
+    def __init__(self, outlier: float = 1.0) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        scale = torch.ones(1, 16, 1, 1)
+        scale[0, 0] = outlier
+        self.register_buffer("scale", scale)
+        with torch.no_grad():
+            self.conv2.weight[:, 0] /= outlier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv2(torch.relu(self.conv1(x)) * self.scale))
+
+
+def _onnx_reg(https_server, tmp_path: Path, name: str, outlier: float) -> Path:  # noqa: ANN001
+    src = tmp_path / f"{name}.onnx"
+    torch.onnx.export(
+        _Net(outlier).eval(), (torch.randn(1, 3, 32, 32),), str(src), input_names=["image"], output_names=["features"],
+        dynamo=False, dynamic_axes={"image": {0: "n"}},
+    )
+    stages = [{"name": "features", "channels": 32, "stride": 2}]
+    entry = vision_entry("onnx", name, [serve(https_server, f"{name}.onnx", src.read_bytes())], stages, size=32)
+    return write_registry(tmp_path / f"{name}.yaml", {name: entry})
+
+
+def test_int8_passes_the_gate_on_an_ordinary_net(https_server, tmp_path) -> None:  # noqa: ANN001
+    reg = _onnx_reg(https_server, tmp_path, "plain-net", 1.0)
+    result = zoo.export("plain-net", "features", tmp_path / "q.onnx", registries=[reg], quantize="int8")
+    gate = result.gate
+    assert gate is not None and gate.ok and gate.mean_cosine >= 0.99 and gate.source == "generated" and gate.inputs >= 8
+    recipe = json.loads(result.metadata["zoo.variant"])
+    assert recipe["mode"] == "int8-static" and recipe["format"] == "QDQ" and recipe["per_channel"] is True
+    model = onnx.load(str(result.path))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in model.graph.node}
+    assert json.loads(zoo.exporter.read_metadata(result.path)["gate"])["mean_cosine"] == gate.mean_cosine
+
+
+def test_a_net_that_quantizes_badly_fails_the_gate_and_writes_nothing(https_server, tmp_path) -> None:  # noqa: ANN001
+    reg = _onnx_reg(https_server, tmp_path, "outlier-net", 1e4)
+    out = tmp_path / "bad.onnx"
+    # Its float32 export is fine: parity passes.
+    assert zoo.export("outlier-net", "features", tmp_path / "fp32.onnx", registries=[reg]).parity.ok
+    with pytest.raises(AccuracyGateError) as info:
+        zoo.export("outlier-net", "features", out, registries=[reg], quantize="int8")
+    gate = info.value.gate
+    assert not gate.ok and gate.mean_cosine < 0.99 and info.value.model == "outlier-net@v1"
+    assert not out.exists()
+    r = run_zoo("--registry", str(reg), "export", "outlier-net", "--until", "features", "--quantize", "int8", "-o", str(out))
+    assert r.returncode == 6, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "accuracy gate" in line and "mean cosine" in line and "--min-cosine" in line
+    assert not out.exists()
+    # Lowered explicitly, the same export is written, with the figures it passed on.
+    lowered = zoo.export("outlier-net", "features", out, registries=[reg], quantize="int8", min_cosine=0.0)
+    assert out.exists() and lowered.gate.ok and lowered.gate.min_cosine == 0.0
+
+
+@pytest.fixture(scope="module")
+def timm_bytes(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    return timm_resnet18(tmp_path_factory.mktemp("timm_quant"), seed=21)
+
+
+@pytest.fixture
+def timm_reg(timm_bytes, https_server, tmp_path) -> Path:  # noqa: ANN001
+    entry = vision_entry("timm", "resnet18", [serve(https_server, "model.safetensors", timm_bytes[1])], TIMM_STAGES, size=64)
+    return write_registry(tmp_path / "timm.yaml", {"q-timm": entry})
+
+
+def test_timm_int8_with_calibration_data_fp16_and_optimize(timm_reg, tmp_path) -> None:  # noqa: ANN001
+    digits = digits_folder(tmp_path / "digits", n=40)
+    fp32 = zoo.export("q-timm", "layer3", tmp_path / "fp32.onnx", registries=[timm_reg])
+    int8 = zoo.export("q-timm", "layer3", tmp_path / "int8.onnx", registries=[timm_reg], quantize="int8", calibrate=digits)
+    assert int8.gate.ok and int8.gate.source == "data" and not int8.cached
+    assert json.loads(int8.metadata["zoo.variant"])["calibration"] == "user data"
+    assert int8.size <= 0.3 * fp32.size, (int8.size, fp32.size)
+    fp16 = zoo.export("q-timm", "layer3", tmp_path / "fp16.onnx", registries=[timm_reg], fp16=True)
+    assert fp16.gate.ok and fp16.gate.mean_cosine >= 0.9995 and fp16.size <= 0.55 * fp32.size
+    sess = ort.InferenceSession(str(fp16.path), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(float)" and sess.get_outputs()[0].type == "tensor(float)"
+    opt = zoo.export("q-timm", "layer3", tmp_path / "opt.onnx", registries=[timm_reg], optimize=True)
+    assert opt.parity.ok and json.loads(opt.metadata["zoo.variant"])["mode"] == "optimize" and opt.gate is None
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]  # noqa: E731
+    np.testing.assert_allclose(run(opt.path), run(fp32.path), rtol=1e-4, atol=1e-4)
+    # The cache keys on the variant: a second int8 export is a copy with the same gate; fp32 is not the int8 file.
+    again = zoo.export("q-timm", "layer3", tmp_path / "int8b.onnx", registries=[timm_reg], quantize="int8", calibrate=digits)
+    assert again.cached and again.gate == int8.gate
+    assert zoo.export("q-timm", "layer3", tmp_path / "fp32b.onnx", registries=[timm_reg]).size == fp32.size
+
+
+def test_the_cli_prints_recipe_and_gate_and_info_shows_them(timm_reg, tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "fp16.onnx"
+    r = run_zoo("--registry", str(timm_reg), "export", "q-timm", "--until", "layer2", "--fp16", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "variant:" in r.stdout and '"mode": "fp16"' in r.stdout and "gate:" in r.stdout and "mean cosine" in r.stdout
+    info = run_zoo("info", str(out), "--json")
+    assert info.returncode == 0, info.stderr
+    assert '"variant"' in info.stdout and "fp16" in info.stdout
+
+
+def test_bad_options_are_clear() -> None:
+    with pytest.raises(InvalidOptionError, match="not both"):
+        zoo.export("resnet50", quantize="int8", fp16=True)
+    with pytest.raises(InvalidOptionError, match="int4"):
+        zoo.export("resnet50", quantize="int4")
+    with pytest.raises(InvalidOptionError, match="calibrate"):
+        zoo.export("resnet50", calibrate="photos/")
+    r = run_zoo("export", "resnet50", "--quantize", "int8", "--fp16")
+    assert r.returncode == 2 and "not both" in r.stderr

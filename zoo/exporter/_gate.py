@@ -1,0 +1,178 @@
+"""The accuracy gate of int8 and fp16 exports: features against the float32 torch reference, on held-back inputs.
+
+Inputs come from the user's dataset (``calibrate=``: an image folder or a text
+file, read as ``zoo embed`` reads it; even items calibrate, odd items are held
+back for the gate) or, without one, are made here: natural-looking images
+(:func:`zoo.adapters._inputs.natural_image`, varied) or real sentences through
+the model's tokenizer. Per input the flattened features of the variant and the
+reference are compared by cosine similarity; the gate reports the mean and the
+worst, the largest relative error, and for classifiers the top-1 agreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from zoo.errors import DatasetError
+
+__all__ = ["Gate", "measure_gate", "gate_inputs"]
+
+_MAX_ITEMS = 128  # items read from a calibration dataset (half calibrate, half gate)
+_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Gate:
+    """How a quantized or fp16 variant compares with the float32 reference.
+
+    Attributes:
+        mean_cosine, worst_cosine: Cosine similarity of each held-back input's features.
+        max_rel: Largest ``|variant - reference| / max|reference|`` over an input's features.
+        agreement: Top-1 agreement (classifiers; None otherwise).
+        inputs: Held-back inputs compared.
+        min_cosine, min_agreement: The bounds checked.
+        source: Where the inputs came from (``data`` or ``generated``).
+        ok: Whether the bounds hold.
+    """
+
+    mean_cosine: float
+    worst_cosine: float
+    max_rel: float
+    agreement: float | None
+    inputs: int
+    min_cosine: float
+    min_agreement: float
+    source: str
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        agree = f", top-1 agreement {self.agreement:.1%} (bound {self.min_agreement:.1%})" if self.agreement is not None else ""
+        return (
+            f"mean cosine {self.mean_cosine:.5f} (bound {self.min_cosine}), worst {self.worst_cosine:.5f}, "
+            f"max rel error {self.max_rel:.3g}{agree} over {self.inputs} {self.source} inputs"
+        )
+
+
+def _batches(arrays: list[Any], size: int) -> list[tuple[Any, ...]]:
+    import numpy as np
+
+    return [(np.stack(arrays[i : i + size]).astype(np.float32),) for i in range(0, len(arrays), size)]
+
+
+def _images_from(info: Any, source: str) -> list[Any]:
+    from zoo.adapters._inputs import preprocess_for
+    from zoo.datasets import load_image, read_dataset
+
+    dataset = read_dataset(source)
+    if dataset.kind != "image":
+        raise DatasetError(f"{source}: {info.id} is an image model; give an image folder to calibrate it", path=source)
+    transform, arrays = preprocess_for(info), []
+    for item in dataset.items[:_MAX_ITEMS]:
+        try:
+            arrays.append(transform.array(load_image(item)))
+        except DatasetError:
+            continue  # an unreadable image only costs that item
+    return arrays
+
+
+def _generated_images(info: Any, count: int = 32) -> list[Any]:
+    import numpy as np
+
+    from zoo.adapters._inputs import natural_image, preprocess_for
+
+    transform, rng = preprocess_for(info), np.random.default_rng(0)
+    arrays = []
+    for seed in range(count):
+        image = natural_image((int(rng.integers(200, 320)), int(rng.integers(240, 400))), seed=seed)
+        if seed % 2:
+            image = image[:, ::-1].copy()
+        arrays.append(transform.array(image))
+    return arrays
+
+
+def _texts(info: Any, texts: list[str], tokenizer: Any) -> list[tuple[Any, ...]]:
+    max_length = info.input.max_length if info.input is not None and info.input.max_length else tokenizer.model_max_length
+    out = []
+    for i in range(0, len(texts), _BATCH):
+        batch = tokenizer(texts[i : i + _BATCH], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        out.append((batch["input_ids"], batch["attention_mask"]))
+    return out
+
+
+def gate_inputs(
+    info: Any, calibrate: str | None, tokenizer: Callable[[], Any] | None, text_field: str | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], str]:
+    """(calibration batches, held-back batches, source) for one model version.
+
+    Args:
+        calibrate: A dataset path or URL, or None for generated inputs.
+        tokenizer: Returns the model's tokenizer (text models).
+
+    Raises:
+        DatasetError: The dataset does not fit the model or holds too few usable items.
+    """
+    if info.modality == "text":
+        from zoo.adapters._inputs import SENTENCES
+
+        if tokenizer is None:
+            raise DatasetError(f"{info.id} has no tokenizer files pinned; int8 and fp16 gates need real sentences")
+        if calibrate is not None:
+            from zoo.datasets import read_dataset
+
+            dataset = read_dataset(calibrate, text_field=text_field)
+            if dataset.kind != "text":
+                raise DatasetError(f"{calibrate}: {info.id} is a text model; give a text file to calibrate it", path=calibrate)
+            texts, source = [str(item.text) for item in dataset.items[:_MAX_ITEMS]], "data"
+        else:
+            texts, source = list(SENTENCES) * 2, "generated"
+        tok = tokenizer()
+        if len(texts) < 4:
+            raise DatasetError(f"{calibrate}: {len(texts)} texts; calibration needs at least 4", path=calibrate)
+        return _texts(info, texts[0::2], tok), _texts(info, texts[1::2], tok), source
+    arrays, source = (_images_from(info, calibrate), "data") if calibrate is not None else (_generated_images(info), "generated")
+    if len(arrays) < 4:
+        raise DatasetError(f"{calibrate}: {len(arrays)} readable images; calibration needs at least 4", path=calibrate)
+    return _batches(arrays[0::2], _BATCH), _batches(arrays[1::2], _BATCH), source
+
+
+def measure_gate(
+    reference: Callable[..., Any], session: Any, inputs: Sequence[tuple[Any, ...]], *,
+    classifier: bool, min_cosine: float, min_agreement: float, source: str,
+) -> Gate:
+    """Runs the held-back inputs through the reference and the variant's session; compares per input."""
+    import numpy as np
+    import torch
+
+    from zoo.exporter._parity import as_numpy
+
+    names = [i.name for i in session.get_inputs()]
+    cosines: list[float] = []
+    max_rel = 0.0
+    agree = total = 0
+    for args in inputs:
+        args = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args)
+        with torch.no_grad():
+            expected_all = as_numpy(reference(*args))
+        feeds = {n: (a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)) for n, a in zip(names, args)}
+        actual_all = session.run(None, feeds)
+        for actual, expected in zip(actual_all, expected_all):
+            a = actual.astype(np.float64).reshape(actual.shape[0], -1)
+            e = expected.astype(np.float64).reshape(expected.shape[0], -1)
+            for row_a, row_e in zip(a, e):
+                denom = float(np.linalg.norm(row_a) * np.linalg.norm(row_e))
+                cosines.append(float(row_a @ row_e / denom) if denom > 0 else float(not row_a.any() and not row_e.any()))
+                scale = float(np.abs(row_e).max(initial=0.0))
+                if scale > 0:
+                    max_rel = max(max_rel, float(np.abs(row_a - row_e).max() / scale))
+            if classifier:
+                agree += int((a.argmax(axis=1) == e.argmax(axis=1)).sum())
+                total += a.shape[0]
+    mean, worst = float(np.mean(cosines)), float(np.min(cosines))
+    agreement = agree / total if classifier and total else None
+    ok = mean >= min_cosine and (agreement is None or agreement >= min_agreement)
+    return Gate(mean, worst, max_rel, agreement, len(cosines), min_cosine, min_agreement, source, ok)
