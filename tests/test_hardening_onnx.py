@@ -200,7 +200,7 @@ def test_ten_gb_declared_initializer_is_refused_fast_without_allocating(tmp_path
     start = time.perf_counter()
     with pytest.raises(UnsafeFileError) as caught:
         load_onnx(path)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10  # refused from the protobuf alone; allocating 10 GB would take far longer or fail
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 100 * 1024  # under 100 MiB more, at peak
     err = caught.value
     assert (err.reason, err.size, err.limit) == ("too-large", TEN_GB, 8 * 1024**3)
