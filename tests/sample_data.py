@@ -31,3 +31,29 @@ def digits_folder(root: Path, n: int | None = None, size: int = 32) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(folder / f"{index:04d}.png")
     return root
+
+
+def photo_folder(root: Path, n: int = 32, seed: int = 0) -> Path:
+    """Writes ``n`` random crops (with flips) of scikit-learn's two real photos as a flat folder of JPEGs.
+
+    Crops cover 35-90% of a side of ``china.jpg`` or ``flower.jpg`` (427 x 640),
+    so a model sees real textures, edges and colours at varied scales.
+
+    Returns:
+        ``root``.
+    """
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for index in range(n):
+        photo = photos[index % len(photos)]
+        h, w = photo.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.35, 0.9))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = photo[y : y + side, x : x + side]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        Image.fromarray(np.ascontiguousarray(crop)).save(root / f"{index:03d}.jpg", quality=92)
+    return root

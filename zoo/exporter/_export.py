@@ -315,10 +315,12 @@ def _make_variant(
         min_agreement=variant.agreement_bound(), source=source,
     )
     if not gate.ok:
+        tries = ["calibrate on your own data (--calibrate DATA)"] if source == "generated" else []
+        tries += ["use --fp16"] if recipe.mode.startswith("int8") else []
+        tries += ["cut at an earlier stage", "lower the bound explicitly (--min-cosine / --min-agreement)"]
         raise AccuracyGateError(
             f"{info.id} at {cut.label}: the {recipe.mode} variant fails the accuracy gate: {gate.summary()}; "
-            f"nothing was written to {dest}. Calibrate on your own data (--calibrate), cut at an earlier stage, "
-            "use --fp16, or lower the bound explicitly (--min-cosine / --min-agreement).",
+            f"nothing was written to {dest}. Try: {'; '.join(tries)}.",
             model=info.id, stage=cut.label, gate=gate,
         )
     return out, gate, recipe

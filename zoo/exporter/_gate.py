@@ -22,6 +22,42 @@ __all__ = ["Gate", "measure_gate", "gate_inputs"]
 _MAX_ITEMS = 128  # items read from a calibration dataset (half calibrate, half gate)
 _BATCH = 8
 
+# Held-back sentences when the user gives none: varied topics, lengths and punctuation (half calibrate, half gate).
+GATE_SENTENCES = (
+    "A man is playing a guitar on the street.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Pretrained backbones make transfer learning cheap.",
+    "The central bank raised interest rates by a quarter of a point on Tuesday.",
+    "Heavy rain is expected across the north of the country this weekend.",
+    "She scored twice in the second half and her team won the cup.",
+    "Preheat the oven to 200 degrees and bake the bread for forty minutes.",
+    "The new phone has a larger battery, but the camera is no better.",
+    "Researchers found that the drug lowered blood pressure in most patients.",
+    "Can you tell me how to get to the railway station from here?",
+    "Our flight was delayed for three hours because of fog in Frankfurt.",
+    "The museum reopens in May with an exhibition of early photographs.",
+    "Stocks fell sharply after the company cut its forecast for the year.",
+    "He planted tomatoes, beans and a row of sunflowers along the fence.",
+    "Please restart the router and check whether the light turns green.",
+    "The orchestra played Beethoven's seventh symphony to a full hall.",
+    "Volcanic ash closed the airport for the second time this month.",
+    "I think the sequel is even funnier than the first film.",
+    "The committee will publish its report on school funding next week.",
+    "Add a pinch of salt, stir well, and let the soup simmer.",
+    "Two astronauts repaired the solar panel during a six-hour spacewalk.",
+    "The striker was injured in training and will miss the final.",
+    "Why does the sky look blue during the day and red at sunset?",
+    "Hotel prices in the city doubled during the music festival.",
+    "The software update fixes a bug that drained the battery overnight.",
+    "Farmers are worried that the dry summer will ruin the harvest.",
+    "The children built a sandcastle and watched the tide wash it away.",
+    "Inflation slowed for the third month in a row, official figures show.",
+    "This recipe needs ripe bananas, flour, eggs and a little butter.",
+    "The bridge will be closed to traffic while engineers inspect it.",
+    "A rare bird was spotted in the park, drawing crowds of photographers.",
+    "Machine translation has improved, but idioms still trip it up.",
+)
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -117,8 +153,6 @@ def gate_inputs(
         DatasetError: The dataset does not fit the model or holds too few usable items.
     """
     if info.modality == "text":
-        from zoo.adapters._inputs import SENTENCES
-
         if tokenizer is None:
             raise DatasetError(f"{info.id} has no tokenizer files pinned; int8 and fp16 gates need real sentences")
         if calibrate is not None:
@@ -129,7 +163,7 @@ def gate_inputs(
                 raise DatasetError(f"{calibrate}: {info.id} is a text model; give a text file to calibrate it", path=calibrate)
             texts, source = [str(item.text) for item in dataset.items[:_MAX_ITEMS]], "data"
         else:
-            texts, source = list(SENTENCES) * 2, "generated"
+            texts, source = list(GATE_SENTENCES), "generated"
         tok = tokenizer()
         if len(texts) < 4:
             raise DatasetError(f"{calibrate}: {len(texts)} texts; calibration needs at least 4", path=calibrate)
