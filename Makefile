@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/ray_overhead.py
 	$(BIN)/python bench/probe_sweep.py
+	$(BIN)/python bench/quantized_export.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
