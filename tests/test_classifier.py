@@ -375,3 +375,142 @@ def test_minilm_sentence_classifier(tmp_path) -> None:
     np.testing.assert_allclose(_run(out, alone_ids, alone_mask)[0], probs[0], atol=1e-5, rtol=0)
     meta = read_metadata(out)
     assert json.loads(meta["classes"]) == ["animals", "finance"] and meta["model"] == "all-minilm-l6-v2@hf_1110a24"
+
+    # Dynamic int8 of the whole classifier, the head left float, judged against the fp32 file. On the built-in
+    # sentences (news, recipes, travel: neither topic) some sit on the boundary and one flips: refused.
+    from zoo.errors import AccuracyGateError
+
+    with pytest.raises(AccuracyGateError, match=r"top-1 agreement 9\d\.\d% \(bound 99\.0%\) over 16 generated") as err:
+        export_classifier("minilm", head_path, tmp_path / "topic-int8.onnx", offline=True, quantize="int8")
+    assert err.value.gate.mean_cosine > 0.99 and "--calibrate" in str(err.value)
+    # On sentences of the two topics (the user's data), it agrees on every held-back one.
+    topics = tmp_path / "topics.txt"
+    topics.write_text("\n".join(texts + new) + "\n")
+    q = export_classifier("minilm", head_path, tmp_path / "topic-int8.onnx", offline=True, quantize="int8", calibrate=topics)
+    assert q.gate.ok and q.gate.agreement == 1.0 and q.gate.reference == "float32 classifier" and q.gate.inputs == 7
+    recipe = json.loads(read_metadata(q.path)["variant"])
+    assert recipe["mode"] == "int8-dynamic" and recipe["float_nodes"] == "zoo_head/"
+    assert q.size < 0.3 * out.stat().st_size
+    q_probs = _run(q.path, new_ids, new_mask)
+    assert [head.classes[i] for i in q_probs.argmax(1)] == ["animals", "finance"]
+    nodes = onnx.load(str(q.path)).graph.node
+    assert {n.op_type for n in nodes} >= {"DynamicQuantizeLinear", "MatMulInteger"}
+    head_ops = {n.op_type for n in nodes if n.name.startswith("zoo_head/")}
+    assert {"ReduceSum", "Div", "Softmax"} <= head_ops and not {"MatMulInteger", "DynamicQuantizeLinear"} & head_ops, head_ops
+
+
+# --------------------------------------------------------------------------
+# Optimized, int8 and fp16 classifiers (issue 16): gated against the float32 classifier
+# --------------------------------------------------------------------------
+
+
+def _image_folder(reg: Path, root: Path, seeds: range) -> Path:
+    """The made-up classes as real PNG files (the calibration data a user would give)."""
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    for seed in seeds:
+        img = natural_image(seed=seed)
+        img = {"plain": img, "dark": img // 3, "flipped": np.ascontiguousarray(img[::-1])}[VARIANTS[seed % 3]]
+        Image.fromarray(img).save(root / f"{seed:03d}.png")
+    return root
+
+
+def _fitted_head(reg: Path, tmp_path: Path) -> tuple[Path, Any]:
+    model_id = zoo.info("cls-timm", registries=[reg]).id
+    module = zoo.load("cls-timm", until="layer3", registries=[reg])
+    x, labels = _images(reg, range(30))
+    with torch.inference_mode():
+        features = pool(module(x).numpy(), "avg")
+    return fit_head(features, labels, model=model_id, stage="layer3", pool="avg").save(tmp_path / "head.safetensors"), module
+
+
+def _boundary_head(reg: Path, head_path: Path, module: Any) -> Head:
+    """Two classes split by a random direction through the gap between two held-back gate inputs' features.
+
+    Those two inputs sit within a hair of the decision boundary, where int8's
+    small errors move them across; the weights are small, so the probabilities
+    stay near 0.5 and alike (cosine ~1) while the choices differ.
+    """
+    from zoo.exporter._gate import _generated_images
+
+    fitted = Head.load(head_path)
+    held = np.stack(_generated_images(zoo.info("cls-timm", registries=[reg])))[1::2]  # what the gate holds back
+    with torch.inference_mode():
+        z = (pool(module(torch.from_numpy(held)).numpy(), "avg") - fitted.mean) / fitted.scale
+    u = np.random.default_rng(0).normal(0, 1, fitted.dims)
+    proj = np.sort(z @ u)
+    i = int(np.argmin(np.diff(proj)))
+    b = -(proj[i] + proj[i + 1]) / 2
+    return Head(
+        classes=("a", "b"), mean=fitted.mean, scale=fitted.scale, weight=np.stack([u, -u]) * 1e-3,
+        bias=np.array([b, -b]) * 1e-3, model=fitted.model, stage=fitted.stage, pool="avg",
+    )
+
+
+def test_int8_fp16_and_optimized_classifiers_are_gated_against_the_fp32_classifier(vision_reg, tmp_path, zoo_env) -> None:
+    from zoo.errors import AccuracyGateError
+
+    head_path, module = _fitted_head(vision_reg, tmp_path)
+    calib = _image_folder(vision_reg, tmp_path / "calib", range(200, 240))
+    fp32 = export_classifier("cls-timm", head_path, tmp_path / "fp32.onnx", registries=[vision_reg])
+    assert fp32.gate is None and "variant" not in read_metadata(fp32.path)
+
+    q = export_classifier("cls-timm", head_path, tmp_path / "int8.onnx", registries=[vision_reg], quantize="int8", calibrate=calib)
+    gate = q.gate
+    assert gate is not None and gate.ok and gate.agreement == 1.0 and gate.inputs == 20  # the odd half of 40 images
+    assert (gate.source, gate.reference, gate.min_agreement, gate.min_cosine) == ("data", "float32 classifier", 0.99, 0.99)
+    assert q.parity.ok  # the float32 classifier's own check against torch + head
+    meta = read_metadata(q.path)
+    assert json.loads(meta["variant"])["mode"] == "int8-static" and json.loads(meta["gate"]) == gate.to_dict()
+    assert json.loads(meta["classes"]) == sorted(VARIANTS) and meta["output"] == "probabilities"
+    ops = {n.op_type for n in onnx.load(str(q.path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and q.size <= 0.35 * fp32.size, (q.size, fp32.size)
+    # On images neither the calibration nor the gate saw, int8 predicts what the float32 classifier predicts.
+    new, new_labels = _images(vision_reg, range(300, 309))
+    expected = _run(fp32.path, new)
+    got = _run(q.path, new)
+    assert got.shape == (9, 3) and (got.argmax(1) == expected.argmax(1)).all()
+    assert [sorted(VARIANTS)[i] for i in got.argmax(1)] == new_labels
+
+    half = export_classifier("cls-timm", head_path, tmp_path / "fp16.onnx", registries=[vision_reg], fp16=True)
+    assert half.gate.ok and half.gate.source == "generated" and half.gate.mean_cosine >= 0.9995 and half.gate.agreement == 1.0
+    assert half.size <= 0.55 * fp32.size
+    np.testing.assert_allclose(_run(half.path, new), expected, atol=5e-3)
+
+    opt = export_classifier("cls-timm", head_path, tmp_path / "opt.onnx", registries=[vision_reg], optimize=True)
+    assert opt.gate is None and json.loads(read_metadata(opt.path)["variant"])["mode"] == "optimize"
+    np.testing.assert_allclose(_run(opt.path, new), expected, atol=1e-4)
+
+    # Inputs on the decision boundary: int8's small errors flip their argmax; the gate refuses, nothing is written.
+    tied = _boundary_head(vision_reg, head_path, module)
+    out = tmp_path / "tied.onnx"
+    with pytest.raises(AccuracyGateError, match=r"against the float32 classifier.*top-1 agreement .*nothing was written") as err:
+        export_classifier("cls-timm", tied, out, registries=[vision_reg], quantize="int8")
+    assert err.value.gate.agreement < 0.99 and err.value.gate.mean_cosine > 0.99  # probabilities alike, choices not
+    assert isinstance(err.value, ValueError) and not out.exists()
+    assert list((zoo_env / "tmp").glob("classifier-*")) == []
+    # Lowering the bound is explicit, and then the file is written with the figures inside.
+    low = export_classifier("cls-timm", tied, out, registries=[vision_reg], quantize="int8", min_agreement=0.0)
+    assert out.is_file() and low.gate.ok and low.gate.agreement == err.value.gate.agreement
+    assert json.loads(read_metadata(out)["gate"])["min_agreement"] == 0.0
+
+
+def test_cli_quantizes_a_head_file_and_exits_6_when_the_gate_fails(vision_reg, tmp_path) -> None:
+    from conftest import run_zoo
+
+    head_path, module = _fitted_head(vision_reg, tmp_path)
+    calib = _image_folder(vision_reg, tmp_path / "calib", range(200, 224))
+    out = tmp_path / "int8.onnx"
+    reg = ("--registry", str(vision_reg))
+    r = run_zoo(*reg, "export", "cls-timm", "--head", str(head_path), "--quantize", "int8", "--calibrate", str(calib), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert '"mode": "int8-static"' in r.stdout and "top-1 agreement 100.0%" in r.stdout and out.is_file()
+    r = run_zoo(*reg, "export", "cls-timm", "--head", str(head_path), "--quantize", "int8", "--min-agreement", "1.5")
+    assert r.returncode == 2 and "1.5" in r.stderr
+    tied_path = _boundary_head(vision_reg, head_path, module).save(tmp_path / "tied.safetensors")
+    bad = tmp_path / "bad.onnx"
+    r = run_zoo(*reg, "export", "cls-timm", "--head", str(tied_path), "--quantize", "int8", "-o", str(bad))
+    assert r.returncode == 6, (r.returncode, r.stderr)
+    assert "accuracy gate" in r.stderr and "--min-agreement" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not bad.exists()

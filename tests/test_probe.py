@@ -186,6 +186,23 @@ def test_head_reproduces_sklearn_binary(digits: tuple[np.ndarray, list[str]]) ->
     assert head.scores == {}
 
 
+def test_numerically_dead_features_are_left_unscaled(digits: tuple[np.ndarray, list[str]]) -> None:
+    """A feature of magnitude 1e-32 (all-MiniLM-L6-v2 has two) must not become the head's loudest input."""
+    x, y = digits
+    x = x[:, :16].astype(np.float32)
+    rng = np.random.default_rng(0)
+    dead = np.concatenate([x, rng.uniform(0, 2e-32, (len(x), 1)), rng.uniform(0, 1e-8, (len(x), 1))], axis=1).astype(np.float32)
+    head = fit_head(dead, y, model="pixels", stage="raw", pool="none")
+    assert (head.scale[-2:] == 1.0).all() and (head.scale[:16] != 1.0).any()
+    # Another runtime's rounding (1e-4 here, far less than int8's) in the dead features changes no prediction.
+    moved = dead.copy()
+    moved[:, -2:] += 1e-4
+    np.testing.assert_allclose(head.predict_proba(moved), head.predict_proba(dead), atol=1e-3)
+    # And the head's choices are those of the head fitted without the dead features.
+    alive = fit_head(x, y, model="pixels", stage="raw", pool="none")
+    assert (np.asarray(head.predict(dead)) == np.asarray(alive.predict(x))).mean() > 0.99
+
+
 def test_head_checks_the_feature_width(digits: tuple[np.ndarray, list[str]]) -> None:
     x, y = digits
     head = fit_head(x[:, :8], y, model="pixels", stage="raw", pool="none")

@@ -80,13 +80,11 @@ def export_cmd(
         optimize=optimize, quantize=quantize, fp16=fp16, calibrate=calibrate, text_field=text_field,
         min_cosine=min_cosine, min_agreement=min_agreement,
     )
-    if head and any(v for v in variant.values()):
-        raise click.UsageError("--optimize, --quantize and --fp16 apply to backbone exports; a --head FILE classifier is float32 for now")
     if head:
         if not check:
             raise click.UsageError("a classifier export is always checked against torch + the head; drop --no-check")
         result = zoo.export_classifier(
-            model_id, head, output, until=until, atol=atol, opset=opset, registries=registries(ctx), offline=offline
+            model_id, head, output, until=until, atol=atol, opset=opset, registries=registries(ctx), offline=offline, **variant
         )
     else:
         result = zoo.export(

@@ -26,7 +26,8 @@ second export is a file copy.
 The package: :mod:`._export` (the export and its cache), :mod:`._parity` (ONNX
 Runtime against the reference), :mod:`._files` (metadata, atomic saves,
 external data: also what :mod:`zoo.transfer` uses to write classifiers),
-:mod:`._session` (sessions over cached exports).
+:mod:`._session` (sessions over cached exports), :mod:`._variants` (optimized,
+int8 and fp16 graphs, per family) and :mod:`._gate` (their accuracy gate).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from zoo.exporter._files import (
 from zoo.exporter._gate import Gate
 from zoo.exporter._parity import Parity, as_numpy, measure_parity
 from zoo.exporter._session import Session, session
+from zoo.exporter._variants import Variant, build_variant
 
 __all__ = [
     "ExportResult",
@@ -61,4 +63,6 @@ __all__ = [
     "tensor_dims",
     "as_numpy",
     "measure_parity",
+    "Variant",
+    "build_variant",
 ]

@@ -18,7 +18,7 @@ from zoo._version import __version__
 from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
 from zoo.adapters._onnx import ort_session
-from zoo.errors import AccuracyGateError, ExportError, InvalidOptionError, ParityError
+from zoo.errors import ExportError, InvalidOptionError, ParityError
 from zoo.exporter._files import (
     META_PREFIX,
     TWO_GB,
@@ -30,9 +30,9 @@ from zoo.exporter._files import (
     save_model,
     tensor_dims,
 )
-from zoo.exporter._gate import Gate, gate_inputs, measure_gate
+from zoo.exporter._gate import Gate
 from zoo.exporter._parity import Parity, measure_parity
-from zoo.exporter._variants import Recipe, Variant, apply_variant, recipe_for
+from zoo.exporter._variants import Variant, build_variant
 from zoo.features import _build, cut_for
 from zoo.registry import FileInfo, ModelInfo, load_catalog
 
@@ -252,8 +252,11 @@ def export(
         if variant.active:
             if big:
                 raise ExportError(f"{info.id}: optimized, int8 and fp16 variants of models over 2 GB are not supported yet")
-            model, gate, recipe = _make_variant(
-                finalize_graph(model, {}), variant, info, cut, adapter, folder, module, work, check, atol, rtol, batch, dest
+            model, gate, recipe = build_variant(
+                finalize_graph(model, {}), variant, info, reference=adapter.reference(info, folder, cut, module),
+                work=work / "variant", label=cut.label, dest=dest, folder=folder, classifier=cut.head,
+                parity_inputs=lambda: adapter.parity_inputs(info, folder, module, batch if isinstance(batch, int) else 2),
+                check=check, atol=atol, rtol=rtol,
             )
             meta[META_PREFIX + "variant"] = recipe.to_json()
             meta[META_PREFIX + "gate"] = json.dumps(gate.to_dict(), sort_keys=True) if gate else "not checked"
@@ -274,56 +277,6 @@ def export(
         dest, info.id, ",".join(cut.names) or None, kind, opset, tensor_dims(final.graph.input), tensor_dims(final.graph.output),
         size, parity, time.perf_counter() - start, False, meta, gate,
     )
-
-
-def _make_variant(
-    model: Any, variant: Variant, info: ModelInfo, cut: Cut, adapter: Any, folder: Path | None, module: Any, work: Path,
-    check: bool, atol: float, rtol: float, batch: str | int, dest: Path,
-) -> tuple[Any, Gate | None, Recipe]:
-    """The optimized, int8 or fp16 graph of a checked float32 one, with its gate (None when not checked)."""
-    recipe = recipe_for(info, variant)
-    tokenizer = None
-    if info.modality == "text" and folder is not None and info.input is not None and info.input.tokenizer:
-
-        def tokenizer() -> Any:
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
-
-    calibration, held, source = ([], [], "")
-    if variant.changes_numbers and (check or recipe.mode == "int8-static"):
-        calibration, held, source = gate_inputs(info, variant.calibrate, tokenizer, variant.text_field)
-    (work / "variant").mkdir()
-    out = apply_variant(model, recipe, work / "variant", calibration)
-    if not check:
-        return out, None, recipe
-    sess = ort_session(out.SerializeToString())
-    reference = adapter.reference(info, folder, cut, module)
-    if not variant.changes_numbers:
-        inputs = adapter.parity_inputs(info, folder, module, batch if isinstance(batch, int) else 2)
-        parity = measure_parity(reference, sess, inputs, atol, rtol)
-        if not parity.ok:
-            raise ParityError(
-                f"{info.id} at {cut.label}: the optimized graph differs from the reference beyond tolerance "
-                f"(max abs {parity.max_abs:.3g}, cosine {parity.cosine:.6f}); nothing was written to {dest}. "
-                "Export without --optimize.",
-                model=info.id, stage=cut.label, parity=parity,
-            )
-        return out, None, recipe
-    gate = measure_gate(
-        reference, sess, held, classifier=cut.head, min_cosine=variant.cosine_bound(),
-        min_agreement=variant.agreement_bound(), source=source,
-    )
-    if not gate.ok:
-        tries = ["calibrate on your own data (--calibrate DATA)"] if source == "generated" else []
-        tries += ["use --fp16"] if recipe.mode.startswith("int8") else []
-        tries += ["cut at an earlier stage", "lower the bound explicitly (--min-cosine / --min-agreement)"]
-        raise AccuracyGateError(
-            f"{info.id} at {cut.label}: the {recipe.mode} variant fails the accuracy gate: {gate.summary()}; "
-            f"nothing was written to {dest}. Try: {'; '.join(tries)}.",
-            model=info.id, stage=cut.label, gate=gate,
-        )
-    return out, gate, recipe
 
 
 def _fit_batch(tensor: Any, batch: int) -> Any:

@@ -16,9 +16,17 @@ file that maps the model's inputs straight to class probabilities:
    and ONNX Runtime on the same inputs and fails with :class:`ParityError`,
    writing nothing, when a probability differs by more than ``atol`` or a
    predicted class differs;
-5. writes the file atomically, with the backbone's ``zoo.*`` metadata plus
+5. with ``optimize``, ``quantize="int8"`` or ``fp16``, makes that variant of
+   the whole checked classifier graph (the family's recipe, as
+   :func:`zoo.exporter.export` does) and judges it against the float32
+   classifier: an optimized graph by the same ``atol``; int8 and fp16 by the
+   accuracy gate on held-back inputs (``calibrate`` data, else generated
+   images or real sentences): top-1 agreement at least ``min_agreement``
+   (default 99 %) and mean cosine of the probabilities at least ``min_cosine``,
+   else :class:`AccuracyGateError` and nothing is written;
+6. writes the file atomically, with the backbone's ``zoo.*`` metadata plus
    ``classes``, ``head_pool``, ``head_scores``, ``head_parity``, ``task`` and
-   ``output``.
+   ``output`` (and ``variant`` and ``gate`` for a variant).
 
 The appended nodes, by output rank of the cut (``x``: its output; ``mask``:
 the graph's ``attention_mask`` input, text models only)::
@@ -81,6 +89,13 @@ def export_classifier(
     registries: Sequence[str | os.PathLike[str]] | None = None,
     offline: bool | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    optimize: bool = False,
+    quantize: str | None = None,
+    fp16: bool = False,
+    calibrate: str | os.PathLike[str] | None = None,
+    min_cosine: float | None = None,
+    min_agreement: float | None = None,
+    text_field: str | None = None,
 ) -> ExportResult:
     """Exports a model cut, the head's pooling and the head as one ONNX file giving class probabilities.
 
@@ -96,10 +111,14 @@ def export_classifier(
         atol: Largest accepted difference of a probability.
         opset: ONNX opset of the backbone export.
         registries, offline, progress: As for :func:`zoo.pull`.
+        optimize, quantize, fp16, calibrate, min_cosine, min_agreement, text_field:
+            A variant of the classifier, as for :func:`zoo.export`; the gate
+            compares it with the float32 classifier.
 
     Returns:
         An :class:`~zoo.exporter.ExportResult` whose ``parity`` compares the
-        probabilities (``rtol`` 0) and whose ``outputs`` is ``{"probabilities": [batch, K]}``.
+        float32 probabilities with torch + head (``rtol`` 0), whose ``gate``
+        holds a variant's figures, and whose ``outputs`` is ``{"probabilities": [batch, K]}``.
 
     Raises:
         WeightsError: The head was fitted on another model or stage, or on
@@ -107,11 +126,15 @@ def export_classifier(
         StageNotFoundError: ``until`` (or the head's stage) is not a stage.
         DatasetError: The head's pooling does not apply to the cut's output.
         ParityError: ONNX Runtime and the reference disagree; nothing is written at ``output``.
+        AccuracyGateError: The int8 or fp16 classifier disagrees with the float32 one beyond the bounds.
         ExportError: The backbone could not be exported, or the output is not writable.
     """
     import onnx
 
     start = time.perf_counter()
+    variant = exporter.Variant(
+        optimize, quantize, fp16, str(calibrate) if calibrate is not None else None, min_cosine, min_agreement, text_field
+    )
     if not isinstance(head, Head):
         head = Head.load(head)
     check_pool(head.pool)
@@ -167,6 +190,11 @@ def export_classifier(
             model=info.id, stage=stage.name, parity=parity,
         )
     prefix = exporter.META_PREFIX
+    gate = None
+    if variant.active:
+        model, gate, recipe = _variant(model, meta, sess, variant, info, stage.name, dest, folder, samples, atol)
+        meta[prefix + "variant"] = recipe.to_json()
+        meta[prefix + "gate"] = json.dumps(gate.to_dict(), sort_keys=True) if gate else "not checked"
     meta.update({
         prefix + "classes": json.dumps(list(head.classes)),
         prefix + "head_pool": head.pool,
@@ -179,8 +207,30 @@ def export_classifier(
     exporter.save_model(final, dest)
     return ExportResult(
         dest, info.id, stage.name, backbone.exporter, graph_opset, exporter.tensor_dims(final.graph.input),
-        exporter.tensor_dims(final.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, False, meta,
+        exporter.tensor_dims(final.graph.output), dest.stat().st_size, parity, time.perf_counter() - start, False, meta, gate,
     )
+
+
+def _variant(
+    model: Any, meta: dict[str, str], fp32: Any, variant: Any, info: Any, stage: str, dest: Any, folder: Any,
+    samples: Sequence[tuple[Any, ...]], atol: float,
+) -> tuple[Any, Any, Any]:
+    """The optimized, int8 or fp16 classifier, judged against the float32 one (``fp32``, its checked session)."""
+    names = [i.name for i in fp32.get_inputs()]
+
+    def reference(*args: Any) -> list[Any]:
+        feeds = {n: (a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)) for n, a in zip(names, args)}
+        return fp32.run([OUTPUT], feeds)
+
+    work = _layout.work_dir(_settings.home(), "classifier")
+    try:
+        return exporter.build_variant(
+            exporter.finalize_graph(model, meta), variant, info, reference=reference, work=work / "variant",
+            label=f"{stage} + head", dest=dest, folder=folder, classifier=True, parity_inputs=lambda: samples,
+            atol=atol, rtol=0.0, reference_name="float32 classifier", float_nodes=_PREFIX,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _check_width(info: Any, stage: Any, head: Head) -> None:

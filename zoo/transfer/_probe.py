@@ -12,6 +12,15 @@ part is the network, not the probe) and reused for every fold. The folds are
 the same for every cut (same labels, same seed), so cuts are compared on equal
 terms. scikit-learn is imported inside the functions that need it.
 
+Features whose spread is below :data:`DEAD_FEATURE` of the median feature's
+are left unscaled (scale 1), as scikit-learn already does for exactly constant
+ones. Such features are numerically dead: all-MiniLM-L6-v2's mean-pooled
+``encoder.layer.5`` has two dimensions of magnitude 1e-32 and one of 1e-9.
+Dividing them by their own spread turned rounding noise into the strongest
+inputs of the head: any other runtime, and int8 in particular (whose errors
+are ~1e-3 of the tensor's range), then moved them by 10^26 and flipped the
+classifier's choices.
+
 Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -257,12 +266,24 @@ def fit_head(
     )
 
 
+DEAD_FEATURE = 1e-4  # a feature's spread below this fraction of the median feature's is rounding noise, kept unscaled
+
+
 def _pipeline(*, seed: int, max_iter: int, C: float) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+    class _Scaler(StandardScaler):
+        """StandardScaler that leaves numerically dead features unscaled (see the module docstring)."""
+
+        def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:  # noqa: N803 (scikit-learn's names)
+            super().fit(X, y, sample_weight)
+            if self.scale_ is not None and self.scale_.size:
+                self.scale_ = np.where(self.scale_ < DEAD_FEATURE * float(np.median(self.scale_)), 1.0, self.scale_)
+            return self
+
+    return make_pipeline(_Scaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
 
 
 def _cross_validate(
