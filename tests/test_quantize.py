@@ -128,6 +128,88 @@ def test_the_cli_prints_recipe_and_gate_and_info_shows_them(timm_reg, tmp_path) 
     assert '"variant"' in info.stdout and "fp16" in info.stdout
 
 
+@pytest.fixture
+def tv_reg(https_server, tmp_path) -> Path:  # noqa: ANN001
+    import torchvision
+
+    torch.manual_seed(11)
+    path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).eval().state_dict(), path)
+    stages = [{"name": "layer2", "channels": 128, "stride": 8}]
+    entry = vision_entry("torchvision", "resnet18", [serve(https_server, "r18.pth", path.read_bytes())], stages, size=64)
+    return write_registry(tmp_path / "tv.yaml", {"q-tv": entry})
+
+
+@pytest.fixture
+def bert_reg(hf_server, tmp_path) -> Path:  # noqa: ANN001
+    """A random-init tiny BERT with a real WordPiece tokenizer over the words of the gate's sentences."""
+    import re
+
+    from conftest import REV, file_entry
+    from models import text_entry, tiny_bert
+    from transformers import BertTokenizerFast
+
+    from zoo.exporter._gate import GATE_SENTENCES
+
+    words = sorted({w for t in GATE_SENTENCES for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words[:94]]) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    tiny_bert(12).save_pretrained(folder)
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    hf_server.add_repo("test-org/q-bert", REV, files)
+    entries = [file_entry(n, d, {"hf": "test-org/q-bert", "revision": REV, "file": n}) for n, d in files.items()]
+    return write_registry(tmp_path / "b.yaml", {"q-bert": text_entry(entries, input={"tokenizer": "tokenizer.json", "max_length": 64})})
+
+
+def _outputs(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp16", "optimize"])
+def test_every_mode_on_a_torchvision_cut(tv_reg, tmp_path, mode) -> None:  # noqa: ANN001
+    fp32 = zoo.export("q-tv", "layer2", tmp_path / "fp32.onnx", registries=[tv_reg], exporter="torchscript")
+    options = {"int8": {"quantize": "int8"}, "fp16": {"fp16": True}, "optimize": {"optimize": True}}[mode]
+    out = zoo.export("q-tv", "layer2", tmp_path / f"{mode}.onnx", registries=[tv_reg], exporter="torchscript", **options)
+    recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
+    assert recipe["mode"] == {"int8": "int8-static", "fp16": "fp16", "optimize": "optimize"}[mode]
+    x = {"image": np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32)}
+    got, ref = _outputs(out.path, x), _outputs(fp32.path, x)
+    assert got.shape == ref.shape == (2, 128, 8, 8) and got.dtype == np.float32
+    cosine = float(got.ravel() @ ref.ravel() / np.linalg.norm(got) / np.linalg.norm(ref))
+    if mode == "optimize":
+        assert out.gate is None and out.parity.ok
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
+    else:
+        assert out.gate.ok and out.gate.source == "generated" and cosine > {"int8": 0.97, "fp16": 0.9995}[mode]
+        assert out.size <= {"int8": 0.3, "fp16": 0.55}[mode] * fp32.size
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp16", "optimize"])
+def test_every_mode_on_a_transformers_cut(bert_reg, tmp_path, mode) -> None:  # noqa: ANN001
+    fp32 = zoo.export("q-bert", "encoder.layer.1", tmp_path / "fp32.onnx", registries=[bert_reg])
+    options = {"int8": {"quantize": "int8"}, "fp16": {"fp16": True}, "optimize": {"optimize": True}}[mode]
+    out = zoo.export("q-bert", "encoder.layer.1", tmp_path / f"{mode}.onnx", registries=[bert_reg], **options)
+    recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
+    assert recipe["mode"] == {"int8": "int8-dynamic", "fp16": "fp16", "optimize": "optimize"}[mode]
+    tok = zoo.tokenizer("q-bert", registries=[bert_reg])
+    enc = tok(["the bridge will be closed to traffic", "add a pinch of salt"], padding=True, return_tensors="np")
+    feeds = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
+    keep = feeds["attention_mask"].astype(bool)
+    got, ref = _outputs(out.path, feeds)[keep], _outputs(fp32.path, feeds)[keep]
+    if mode == "optimize":
+        assert out.gate is None and out.parity.ok
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
+    else:
+        gate = out.gate
+        assert gate.ok and gate.source == "generated" and gate.inputs == 16  # the odd half of the 32 sentences, one at a time
+        cosine = float(got.ravel() @ ref.ravel() / np.linalg.norm(got) / np.linalg.norm(ref))
+        assert cosine > {"int8": 0.98, "fp16": 0.9995}[mode]
+        ops = {n.op_type for n in onnx.load(str(out.path)).graph.node}
+        assert ({"DynamicQuantizeLinear", "MatMulInteger"} <= ops) if mode == "int8" else ("Cast" in ops)
+
+
 def test_bad_options_are_clear() -> None:
     with pytest.raises(InvalidOptionError, match="not both"):
         zoo.export("resnet50", quantize="int8", fp16=True)
