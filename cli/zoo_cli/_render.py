@@ -15,29 +15,9 @@ from typing import Any
 
 import click
 
+from zoo._units import human_count, human_size
+
 __all__ = ["human_size", "human_count", "emit_json", "emit_json_line", "json_loads", "table", "console", "is_terminal"]
-
-
-def human_size(n: int | None) -> str:
-    """Formats bytes with decimal units, as download sizes are usually quoted."""
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover - loop always returns
-
-
-def human_count(n: int | None) -> str:
-    """Formats a parameter count as 25.6M / 1.2B."""
-    if n is None:
-        return "-"
-    for div, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
-        if n >= div:
-            return f"{n / div:.1f}{suffix}"
-    return str(n)
 
 
 # json is imported when first used: a table never needs it, and it costs a cold `zoo list` 1.5 ms.
@@ -94,8 +74,8 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    """Prints a table with a header row; on a terminal the header is bold and cells fit its width."""
+def table(columns: list[str], rows: list[list[str]], title: str | None = None, *, upper: bool = True) -> None:
+    """Prints a table with a header row (upper-cased unless ``upper`` is False: ids); on a terminal the header is bold and cells fit its width."""
     widths = [len(c) for c in columns]
     for row in rows:
         for i, cell in enumerate(row):
@@ -109,7 +89,7 @@ def table(columns: list[str], rows: list[list[str]], title: str | None = None) -
             room = 80
         widths = _fit(widths, [min(len(c), w) for c, w in zip(columns, widths)], room)
         rows = [[_cut(cell, w) for cell, w in zip(row, widths)] for row in rows]
-    header = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()
+    header = "  ".join((c.upper() if upper else c).ljust(w) for c, w in zip(columns, widths)).rstrip()
     lines = [title] if title else []
     lines.append(click.style(header, bold=True) if terminal else header)
     lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

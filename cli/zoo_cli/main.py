@@ -8,7 +8,8 @@ and registers the commands, one module per group:
 - :mod:`zoo_cli._browse`: ``list``, ``search``, ``info``, ``stages``;
 - :mod:`zoo_cli._cache_cmds`: ``pull``, ``verify``, ``cache ...``, ``mirror create``;
 - :mod:`zoo_cli._export_cmd`: ``export``;
-- :mod:`zoo_cli._registry_cmds`: ``registry ...``.
+- :mod:`zoo_cli._registry_cmds`: ``registry ...``;
+- :mod:`zoo_cli._site_cmds`: ``catalog``, ``compare``.
 
 Options they share are in :mod:`zoo_cli._options`.
 
@@ -32,7 +33,7 @@ import click
 
 import zoo
 from zoo import errors
-from zoo_cli import _browse, _cache_cmds, _export_cmd, _registry_cmds, _transfer_cmds
+from zoo_cli import _browse, _cache_cmds, _export_cmd, _registry_cmds, _site_cmds, _transfer_cmds
 from zoo_cli._options import SOURCES as _SOURCES  # noqa: F401 - tests/test_query.py checks it against the registry's
 
 __all__ = ["EXIT_CODES", "cli", "main"]
@@ -179,6 +180,8 @@ cli.add_command(_cache_cmds.mirror_group)
 cli.add_command(_export_cmd.export_cmd)
 cli.add_command(_transfer_cmds.embed_cmd)
 cli.add_command(_transfer_cmds.probe_cmd)
+cli.add_command(_site_cmds.catalog_cmd)
+cli.add_command(_site_cmds.compare_cmd)
 
 
 def _route_library_logs() -> None:

@@ -30,6 +30,7 @@ The package's modules, each one job:
 
 from zoo.registry._authoring import add_entry, get_entry
 from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401 (_CATALOGS: tests clear it)
+from zoo.registry._compare import Comparison, compare
 from zoo.registry._load import registry_files, validate_paths
 from zoo.registry._query import info, list_models, parse_count, parse_size, search
 from zoo.registry._views import (
@@ -47,6 +48,8 @@ from zoo.registry._views import (
 
 __all__ = [
     "Catalog",
+    "Comparison",
+    "compare",
     "ModelSummary",
     "ModelInfo",
     "ModelList",

@@ -1,0 +1,79 @@
+"""``zoo catalog`` (the static catalogue site, :func:`zoo.build_site`) and ``zoo compare`` (:func:`zoo.compare`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from zoo_cli import _render
+from zoo_cli._options import json_option, registries
+
+__all__ = ["catalog_cmd", "compare_cmd"]
+
+
+@click.command("catalog")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="The site folder (new, empty, or a site zoo wrote before).")
+@click.option("--title", default="zoo model catalogue", show_default=True, help="The site's title.")
+@click.option("--registry", "extra", multiple=True, type=click.Path(exists=True), help="A registry file or folder to add (repeatable; as zoo --registry).")
+@click.option("--only", is_flag=True, help="Only the models of the --registry files, not the shipped registry's.")
+@json_option
+@click.pass_context
+def catalog_cmd(ctx: click.Context, output: str, title: str, extra: tuple[str, ...], only: bool, as_json: bool) -> None:
+    """Write the registry as a static site: search, filters, a top-1 vs cost chart, a card per model.
+
+    \b
+    zoo catalog -o site/
+    zoo catalog -o site/ --registry team.yaml --only --title "Our models"
+    No network is needed to build or view it; serve the folder with any web
+    server (nginx, S3 website hosting, GitHub Pages), or open index.html from disk.
+    """
+    import zoo
+
+    result = zoo.build_site(output, title=title, registries=[*registries(ctx), *extra], only=only)
+    if as_json:
+        _render.emit_json(result.to_dict())
+        return
+    click.echo(
+        f"wrote {result.index} ({result.models} models, {result.versions} versions, {result.pages} files, "
+        f"{_render.human_size(result.bytes)}) in {result.seconds:.2f} s"
+    )
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in ("top1", "top5", "gmacs"):
+        return f"{value:.2f}"
+    if key == "params":
+        return _render.human_count(value)
+    if key == "size":
+        return _render.human_size(value)
+    if key == "stages":
+        return ", ".join(f"{name} ({channels}/{stride})" for name, channels, stride in value)
+    return str(value)
+
+
+@click.command("compare")
+@click.argument("model_ids", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def compare_cmd(ctx: click.Context, model_ids: tuple[str, ...], as_json: bool) -> None:
+    """Show model versions side by side: metrics, params, GMACs, size, license, verification, stages.
+
+    \b
+    zoo compare resnet50 convnext_tiny efficientnet_b0
+    zoo compare resnet50@tv_in1k resnet50@a1_in1k
+    The best top-1/top-5 and the fewest params/GMACs/bytes are marked with *. Stages read name (channels/stride).
+    """
+    import zoo
+
+    result = zoo.compare(list(model_ids), registries=registries(ctx))
+    if as_json:
+        _render.emit_json(result.to_dict())
+        return
+    rows = []
+    for key, label, values in result.rows:
+        best = result.best.get(key, ())
+        rows.append([label] + [_cell(key, v) + (" *" if i in best else "") for i, v in enumerate(values)])
+    _render.table([""] + list(result.ids), rows, upper=False)

@@ -1,0 +1,142 @@
+"""The catalogue site: ``zoo catalog -o site/`` writes the registry as a static site.
+
+``build_site("site/")`` writes::
+
+    site/
+    ├── index.html          search, facets, the top-1 vs cost chart and the table;
+    │                       its data is one compact JSON element inside it
+    ├── models/<name>.html  a card per model: every version's metrics (with sources),
+    │                       input, stages, files (size, hash, tier) and commands to copy
+    ├── assets/catalog.js   the index's search (zoo search's scoring), facets, sorting,
+    │                       chart and shareable URLs; the cards' copy buttons
+    ├── assets/catalog.css
+    └── .zoo-site           marks the folder as one zoo wrote (it may replace it)
+
+Nothing is fetched, to build or to view: no CDN, no web fonts, no library
+(the chart is SVG drawn by ``catalog.js``). Without JavaScript the index is a
+plain table of every model's default version with links to the cards. Any
+static server (nginx, S3 website hosting, GitHub Pages) serves the folder, and
+it also works opened from disk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from zoo import _atomic
+from zoo._version import __version__
+from zoo.errors import InvalidOptionError
+from zoo.registry import Catalog, load_catalog
+from zoo.site._data import cards, index_data
+from zoo.site._pages import card_page, index_page
+
+__all__ = ["SiteResult", "build_site", "MARKER"]
+
+MARKER = ".zoo-site"
+ASSETS = ("catalog.js", "catalog.css")
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """What :func:`build_site` wrote.
+
+    Attributes:
+        path: The site folder; index: its ``index.html``.
+        models, versions: How many the site shows.
+        pages: Files written (index, cards, assets).
+        bytes: Their total size; index_bytes: index.html alone (its data inside).
+        seconds: Wall time.
+    """
+
+    path: Path
+    index: Path
+    models: int
+    versions: int
+    pages: int
+    bytes: int
+    index_bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "path": str(self.path), "index": str(self.index)}
+
+
+def build_site(
+    output: str | os.PathLike[str],
+    *,
+    title: str = "zoo model catalogue",
+    registries: Sequence[str | os.PathLike[str]] | None = None,
+    only: bool = False,
+) -> SiteResult:
+    """Writes the static catalogue of the registry (plus ``registries``) into the folder ``output``.
+
+    The folder appears whole or not at all; an earlier site there is
+    replaced. A folder that is not empty and not a zoo site is refused.
+
+    Args:
+        output: The site folder.
+        title: The site's title.
+        registries: Registry files or folders merged over the shipped one.
+        only: Show only the models defined in ``registries`` (a team's own catalogue).
+
+    Raises:
+        InvalidOptionError: ``output`` is a file, or a folder of something else; ``only`` without registries,
+            or registries that define no model.
+        RegistryError: A registry file is invalid.
+    """
+    start = time.perf_counter()
+    target = Path(output)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MARKER).is_file())):
+        raise InvalidOptionError(
+            f"{target} exists and is not a site zoo wrote (no {MARKER} in it); give a new or empty folder, "
+            "or remove it first"
+        )
+    catalog = load_catalog(registries)
+    if only:
+        catalog = _only(catalog, registries or ())
+    data, pages = index_data(catalog, title, __version__)
+    total = count = index_bytes = 0
+    with _atomic.atomic_folder(target, replace=True) as tmp:
+        (tmp / "models").mkdir()
+        (tmp / "assets").mkdir()
+
+        def write(rel: str, text: str) -> None:
+            nonlocal total, count
+            raw = text.encode("utf-8")
+            (tmp / rel).write_bytes(raw)
+            total += len(raw)
+            count += 1
+
+        html = index_page(data)
+        index_bytes = len(html.encode("utf-8"))
+        write("index.html", html)
+        for card in cards(catalog, pages):
+            write(card.page, card_page(card, title))
+        for name in ASSETS:
+            write(f"assets/{name}", resources.files("zoo.site").joinpath("assets", name).read_text(encoding="utf-8"))
+        (tmp / MARKER).write_text(f"zoo {__version__}\n")
+    versions = sum(len(m[9]) for m in data["models"])
+    return SiteResult(target, target / "index.html", len(data["models"]), versions, count, total, index_bytes, time.perf_counter() - start)
+
+
+def _only(catalog: Catalog, registries: Sequence[str | os.PathLike[str]]) -> Catalog:
+    """The catalog's models whose registry file is one of ``registries`` (or inside one of those folders)."""
+    roots = [Path(r).resolve() for r in registries]
+    if not roots:
+        raise InvalidOptionError("showing only the given registries' models (only=True, --only) needs at least one: add --registry FILE")
+
+    def mine(path: str) -> bool:
+        file = Path(path).resolve()
+        return any(file == root or root in file.parents for root in roots)
+
+    models = {name: m for name, m in catalog.models.items() if mine(m.get("registry_file", ""))}
+    if not models:
+        raise InvalidOptionError(f"{', '.join(map(str, registries))} define no model; nothing to show")
+    aliases = {a: n for a, n in catalog.aliases.items() if n in models}
+    ids = {k: v for k, v in catalog.ids.items() if v.partition("@")[0] in models}
+    return Catalog(models, aliases, [f for f in catalog.files if mine(f)], ids)

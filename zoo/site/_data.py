@@ -1,0 +1,153 @@
+"""What the catalogue site shows, taken from the registry: the index's compact JSON and each model's card.
+
+The index data holds, per model, the same listing and search rows that
+``zoo list`` and ``zoo search`` rank (:mod:`zoo.registry._listing`), so the
+page's search (``assets/catalog.js``) scores every word exactly as
+:func:`zoo.registry.search` does. Cards take the full record of each version
+(:class:`~zoo.registry.ModelInfo`): metrics with their sources, input spec,
+stages, files with hash and verification tier.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from zoo.registry import ModelInfo
+from zoo.registry._catalog import Catalog
+from zoo.registry._listing import (
+    M_ALIASES,
+    M_ARCH,
+    M_DEFAULT,
+    M_FAMILY,
+    M_MODALITY,
+    M_NAME,
+    M_TAGS,
+    M_TASK,
+    M_VERSIONS,
+    S_ARCH,
+    S_HAYSTACK,
+    S_NAMES,
+    S_VERSION_WORDS,
+    S_WORDS,
+    V_ADAPTER,
+    V_LICENSE,
+    V_METRICS,
+    V_NAME,
+    V_PARAMS,
+    V_SIZE,
+    V_SIZE_KNOWN,
+    V_SOURCE,
+    V_TAGS,
+    V_TASK,
+    V_VERIFIED,
+    V_YEAR,
+)
+from zoo.registry._query import _records
+
+__all__ = ["FORMAT", "METRICS", "Card", "index_data", "cards", "page_name"]
+
+FORMAT = 1  # of the index JSON (its "format" key)
+METRICS = ("top1", "top5", "gmacs")  # the figures the index table and chart use
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def page_name(name: str, taken: set[str]) -> str:
+    """A model's card file name (``models/<name>.html``): safe characters only, unique among ``taken``."""
+    stem = _SAFE.sub("-", name).strip(".-") or "model"
+    candidate, n = stem, 2
+    while candidate.lower() in taken:
+        candidate, n = f"{stem}-{n}", n + 1
+    taken.add(candidate.lower())
+    return f"models/{candidate}.html"
+
+
+def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the index JSON, model name -> its card page) of every model, in the order ``zoo list`` shows them.
+
+    Each model is ``[name, family, task, modality, architecture, default,
+    aliases, tags, page, versions, search]``; each version ``[name, adapter,
+    license, params, size, size_known, tier, source, {metric: value}, year,
+    task, tags, words]``; ``search`` is ``[names, words, architecture,
+    haystack]``, as :mod:`zoo.registry._listing` documents them.
+    """
+    records = _records(catalog)
+    taken: set[str] = set()
+    pages: dict[str, str] = {}
+    models = []
+    for i in range(len(records)):
+        m, s = records.row(i), records.search_row(i)
+        page = pages[m[M_NAME]] = page_name(m[M_NAME], taken)
+        versions = [
+            [
+                v[V_NAME], v[V_ADAPTER], v[V_LICENSE], v[V_PARAMS], v[V_SIZE], v[V_SIZE_KNOWN], v[V_VERIFIED], v[V_SOURCE],
+                {k: v[V_METRICS][k] for k in METRICS if k in v[V_METRICS]}, v[V_YEAR], v[V_TASK], list(v[V_TAGS]),
+                [list(level) for level in words],
+            ]
+            for v, words in zip(m[M_VERSIONS], s[S_VERSION_WORDS])
+        ]
+        search = [[list(n) for n in s[S_NAMES]], [list(level) for level in s[S_WORDS]], s[S_ARCH], s[S_HAYSTACK]]
+        models.append([
+            m[M_NAME], m[M_FAMILY], m[M_TASK], m[M_MODALITY], m[M_ARCH], m[M_DEFAULT], list(m[M_ALIASES]), list(m[M_TAGS]),
+            page, versions, search,
+        ])
+    return {"format": FORMAT, "title": title, "zoo": version, "models": models}, pages
+
+
+@dataclass(frozen=True)
+class Card:
+    """One model's card: every version's record, and the commands to use it."""
+
+    name: str
+    page: str
+    versions: tuple[ModelInfo, ...]
+
+    @property
+    def default(self) -> ModelInfo:
+        return next((v for v in self.versions if v.version == v.default), self.versions[0])
+
+
+def cards(catalog: Catalog, pages: dict[str, str]) -> Iterator[Card]:
+    """Every model's card, in the index's order."""
+    for name, page in pages.items():
+        record = catalog.models[name]
+        infos = tuple(catalog.info(f"{name}@{version}") for version in record["versions"])
+        yield Card(name, page, infos)
+
+
+def stage_rows(info: ModelInfo) -> list[tuple[str, int, int, str]]:
+    """(name, channels, stride, output size at the version's input size) of each declared stage."""
+    shape = info.input.shape if info.input is not None and info.input.shape else None
+    rows = []
+    for stage in info.stages:
+        if info.modality == "text":
+            out = f"tokens x {stage.channels}"
+        elif shape is not None and len(shape) >= 3 and stage.stride:
+            h, w = (math.ceil(d / stage.stride) for d in shape[-2:])
+            out = f"{stage.channels} x {h} x {w}"
+        else:
+            out = ""
+        rows.append((stage.name, stage.channels, stage.stride, out))
+    return rows
+
+
+def commands(info: ModelInfo) -> list[tuple[str, str]]:
+    """(what, command) lines a user copies from the card: CLI first, then Python."""
+    stages = [s.name for s in info.stages]
+    cut = stages[len(stages) * 3 // 4 - 1] if len(stages) >= 2 else (stages[0] if stages else None)
+    until = f" --until {cut}" if cut else ""
+    stem = f"{info.name}-{cut}" if cut else info.name
+    lines = [
+        ("pull", f"zoo pull {info.id}"),
+        ("stages", f"zoo stages {info.id}"),
+        ("export", f"zoo export {info.id}{until} -o {_SAFE.sub('-', stem)}.onnx"),
+    ]
+    if info.adapter != "word-vectors":
+        data = "sentences.txt" if info.modality == "text" else "photos/"
+        lines.append(("embed", f"zoo embed {info.id} {data}{until} -o embeddings.parquet"))
+    python = f'import zoo\nmodel = zoo.load("{info.id}"' + (f', until="{cut}")' if cut else ")")
+    lines.append(("python", python))
+    return lines
