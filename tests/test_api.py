@@ -24,6 +24,8 @@ def test_public_api_is_pinned() -> None:
             "ModelInfo",
             "ModelSummary",
             "Stage",
+            "build_site",
+            "compare",
             "embed",
             "export",
             "export_classifier",
