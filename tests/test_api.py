@@ -127,7 +127,7 @@ LAYERS = {
     "zoo._units": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
-    "zoo.site": 3,
+    "zoo.site": 6,
     "zoo.cache": 3,
     "zoo.download": 3,
     "zoo.resolve": 3,

@@ -173,6 +173,17 @@ def test_a_single_model_registry_builds_a_site_of_one(tmp_path: Path, browser: A
     assert (result.models, result.versions, result.pages) == (1, 1, 4)
     card = (tmp_path / "site" / "models" / "team-net.html").read_text()
     assert "<code>layer3</code></td><td class=num>256</td><td class=num>16</td><td>256 x 10 x 10</td>" in card
+    assert "as the registry declares them" in card and result.stages == 0
+    # --derive-stages: the architecture's own stages (timm resnet18 at 160 px), cached, then shown.
+    r = run_zoo("catalog", "-o", str(tmp_path / "site"), "--registry", str(reg), "--only", "--derive-stages", "--title", "Our models", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["stages"] == 1 and json.loads(r.stdout)["stages_failed"] == []
+    assert '"done": 1, "total": 1' in r.stderr  # the progress lines
+    card = (tmp_path / "site" / "models" / "team-net.html").read_text()
+    assert "derived from the architecture" in card
+    for stage, out in (("layer1", "64 x 40 x 40"), ("layer3", "256 x 10 x 10"), ("layer4", "512 x 5 x 5")):
+        assert re.search(rf"<code>{stage}</code></td><td class=num>\d+</td><td class=num>\d+</td><td>{out}</td>", card), stage
+    assert "zoo export team-net@v1 --until layer3" in card
     # Opened from disk (file://), no server: the data is inside the page.
     context = browser.new_context()
     page = context.new_page()

@@ -26,6 +26,7 @@ framework and zoo versions), so ``zoo stages`` does not rebuild a model twice.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -239,6 +240,7 @@ def power_of_two_stride(size: int, out: int) -> int:
 # --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def _installed(package: str) -> str:
     from importlib import metadata
 

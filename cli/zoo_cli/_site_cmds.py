@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from zoo_cli import _render
-from zoo_cli._options import json_option, registries
+from zoo_cli._options import json_option, progress_option, registries
 
 __all__ = ["catalog_cmd", "compare_cmd"]
 
@@ -17,9 +17,14 @@ __all__ = ["catalog_cmd", "compare_cmd"]
 @click.option("--title", default="zoo model catalogue", show_default=True, help="The site's title.")
 @click.option("--registry", "extra", multiple=True, type=click.Path(exists=True), help="A registry file or folder to add (repeatable; as zoo --registry).")
 @click.option("--only", is_flag=True, help="Only the models of the --registry files, not the shipped registry's.")
+@click.option("--derive-stages", is_flag=True, help="First derive every version's stages from its architecture (as 'zoo stages'; imports torch, minutes).")
+@progress_option
 @json_option
 @click.pass_context
-def catalog_cmd(ctx: click.Context, output: str, title: str, extra: tuple[str, ...], only: bool, as_json: bool) -> None:
+def catalog_cmd(
+    ctx: click.Context, output: str, title: str, extra: tuple[str, ...], only: bool, derive_stages: bool,
+    show_progress: bool | None, as_json: bool,
+) -> None:
     """Write the registry as a static site: search, filters, a top-1 vs cost chart, a card per model.
 
     \b
@@ -30,14 +35,25 @@ def catalog_cmd(ctx: click.Context, output: str, title: str, extra: tuple[str, .
     """
     import zoo
 
-    result = zoo.build_site(output, title=title, registries=[*registries(ctx), *extra], only=only)
+    from zoo_cli._progress import make_item_reporter
+
+    reporter = make_item_reporter(as_json, show_progress, err=True)
+    try:
+        result = zoo.build_site(
+            output, title=title, registries=[*registries(ctx), *extra], only=only, derive_stages=derive_stages, progress=reporter
+        )
+    finally:
+        reporter.close()
     if as_json:
         _render.emit_json(result.to_dict())
         return
     click.echo(
         f"wrote {result.index} ({result.models} models, {result.versions} versions, {result.pages} files, "
-        f"{_render.human_size(result.bytes)}) in {result.seconds:.2f} s"
+        f"{_render.human_size(result.bytes)}) in {result.seconds:.2f} s; stages derived from the architecture "
+        f"on {result.stages} versions"
     )
+    for model_id, why in result.stages_failed:
+        click.echo(f"  stages of {model_id} could not be derived: {why}", err=True)
 
 
 def _cell(key: str, value: Any) -> str:

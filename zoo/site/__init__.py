@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from zoo import _atomic
 from zoo._version import __version__
-from zoo.errors import InvalidOptionError
+from zoo.errors import InvalidOptionError, ZooError
 from zoo.registry import Catalog, load_catalog
 from zoo.site._data import cards, index_data
 from zoo.site._pages import card_page, index_page
@@ -51,6 +52,8 @@ class SiteResult:
         pages: Files written (index, cards, assets).
         bytes: Their total size; index_bytes: index.html alone (its data inside).
         seconds: Wall time.
+        stages: Versions whose card shows stages derived from the architecture.
+        stages_failed: ``derive_stages``: ids whose architecture could not be built, with why.
     """
 
     path: Path
@@ -61,6 +64,8 @@ class SiteResult:
     bytes: int
     index_bytes: int
     seconds: float
+    stages: int = 0
+    stages_failed: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {**self.__dict__, "path": str(self.path), "index": str(self.index)}
@@ -72,6 +77,8 @@ def build_site(
     title: str = "zoo model catalogue",
     registries: Sequence[str | os.PathLike[str]] | None = None,
     only: bool = False,
+    derive_stages: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SiteResult:
     """Writes the static catalogue of the registry (plus ``registries``) into the folder ``output``.
 
@@ -83,6 +90,12 @@ def build_site(
         title: The site's title.
         registries: Registry files or folders merged over the shipped one.
         only: Show only the models defined in ``registries`` (a team's own catalogue).
+        derive_stages: First derive the stages of every version not derived yet
+            (as ``zoo stages`` does, into the stage cache): imports the
+            frameworks and builds each architecture without weights, minutes
+            for the whole registry. Without it, cards show the stages derived
+            before and otherwise the registry's declared list.
+        progress: Called with ``{"event": "progress", "model": "stages", "done", "total"}`` while deriving.
 
     Raises:
         InvalidOptionError: ``output`` is a file, or a folder of something else; ``only`` without registries,
@@ -100,6 +113,7 @@ def build_site(
     if only:
         catalog = _only(catalog, registries or ())
     data, pages = index_data(catalog, title, __version__)
+    failed = _derive(catalog, pages, progress) if derive_stages else ()
     total = count = index_bytes = 0
     with _atomic.atomic_folder(target, replace=True) as tmp:
         (tmp / "models").mkdir()
@@ -115,13 +129,18 @@ def build_site(
         html = index_page(data)
         index_bytes = len(html.encode("utf-8"))
         write("index.html", html)
+        derived = 0
         for card in cards(catalog, pages):
+            derived += sum(origin == "derived" for _, origin in card.stages.values())
             write(card.page, card_page(card, title))
         for name in ASSETS:
             write(f"assets/{name}", resources.files("zoo.site").joinpath("assets", name).read_text(encoding="utf-8"))
         (tmp / MARKER).write_text(f"zoo {__version__}\n")
     versions = sum(len(m[9]) for m in data["models"])
-    return SiteResult(target, target / "index.html", len(data["models"]), versions, count, total, index_bytes, time.perf_counter() - start)
+    return SiteResult(
+        target, target / "index.html", len(data["models"]), versions, count, total, index_bytes, time.perf_counter() - start,
+        derived, failed,
+    )
 
 
 def _only(catalog: Catalog, registries: Sequence[str | os.PathLike[str]]) -> Catalog:
@@ -140,3 +159,28 @@ def _only(catalog: Catalog, registries: Sequence[str | os.PathLike[str]]) -> Cat
     aliases = {a: n for a, n in catalog.aliases.items() if n in models}
     ids = {k: v for k, v in catalog.ids.items() if v.partition("@")[0] in models}
     return Catalog(models, aliases, [f for f in catalog.files if mine(f)], ids)
+
+
+def _derive(catalog: Catalog, pages: dict[str, str], progress: Callable[[dict[str, Any]], None] | None) -> tuple[tuple[str, str], ...]:
+    """Derives (into the stage cache) the stages of every version whose architecture needs no file; returns the failures."""
+    from zoo import _stages
+    from zoo._plugins import ADAPTERS
+    from zoo.features import stage_set
+
+    todo = []
+    for name in pages:
+        for version in catalog.models[name]["versions"]:
+            info = catalog.info(f"{name}@{version}")
+            spec = ADAPTERS.get(info.adapter)
+            # File-defined architectures (ONNX, Caffe, transformers configs) need their files pulled first.
+            if spec is not None and not spec.file_defined and _stages.cached(info, spec) is None:
+                todo.append(info)
+    failed = []
+    for done, info in enumerate(todo, 1):
+        try:
+            stage_set(info)
+        except (ZooError, RuntimeError, ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as exc:
+            failed.append((info.id, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:200]))
+        if progress is not None:
+            progress({"event": "progress", "model": "stages", "done": done, "total": len(todo)})
+    return tuple(failed)

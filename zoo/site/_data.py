@@ -48,7 +48,7 @@ from zoo.registry._listing import (
 )
 from zoo.registry._query import _records
 
-__all__ = ["FORMAT", "METRICS", "Card", "index_data", "cards", "page_name"]
+__all__ = ["FORMAT", "METRICS", "Card", "index_data", "cards", "page_name", "stage_rows", "commands"]
 
 FORMAT = 1  # of the index JSON (its "format" key)
 METRICS = ("top1", "top5", "gmacs")  # the figures the index table and chart use
@@ -99,11 +99,12 @@ def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, An
 
 @dataclass(frozen=True)
 class Card:
-    """One model's card: every version's record, and the commands to use it."""
+    """One model's card: every version's record and its stages (see :func:`stage_rows`), by version."""
 
     name: str
     page: str
     versions: tuple[ModelInfo, ...]
+    stages: dict[str, tuple[list[tuple[str, int, int, str]], str]]
 
     @property
     def default(self) -> ModelInfo:
@@ -115,13 +116,28 @@ def cards(catalog: Catalog, pages: dict[str, str]) -> Iterator[Card]:
     for name, page in pages.items():
         record = catalog.models[name]
         infos = tuple(catalog.info(f"{name}@{version}") for version in record["versions"])
-        yield Card(name, page, infos)
+        yield Card(name, page, infos, {info.version: stage_rows(info) for info in infos})
 
 
-def stage_rows(info: ModelInfo) -> list[tuple[str, int, int, str]]:
-    """(name, channels, stride, output size at the version's input size) of each declared stage."""
+def stage_rows(info: ModelInfo) -> tuple[list[tuple[str, int, int, str]], str]:
+    """(name, channels, stride, output at the version's input size) of each stage, and where they come from.
+
+    The stages derived from the architecture (``zoo stages``; read from the
+    stage cache, never derived here) when they are there; else the
+    registry's declared ``stages:`` list; else none.
+    """
+    from zoo import _stages
+    from zoo._plugins import ADAPTERS
+
+    spec = ADAPTERS.get(info.adapter)
+    derived = _stages.cached(info, spec) if spec is not None else None
     shape = info.input.shape if info.input is not None and info.input.shape else None
     rows = []
+    if derived is not None:
+        for stage in derived.main:
+            out = " x ".join(str(d) for d in stage.shape) if stage.shape else ""
+            rows.append((stage.name, stage.channels, stage.stride, "tokens x " + str(stage.channels) if info.modality == "text" else out))
+        return rows, "derived"
     for stage in info.stages:
         if info.modality == "text":
             out = f"tokens x {stage.channels}"
@@ -131,13 +147,12 @@ def stage_rows(info: ModelInfo) -> list[tuple[str, int, int, str]]:
         else:
             out = ""
         rows.append((stage.name, stage.channels, stage.stride, out))
-    return rows
+    return rows, "declared" if rows else "none"
 
 
-def commands(info: ModelInfo) -> list[tuple[str, str]]:
-    """(what, command) lines a user copies from the card: CLI first, then Python."""
-    stages = [s.name for s in info.stages]
-    cut = stages[len(stages) * 3 // 4 - 1] if len(stages) >= 2 else (stages[0] if stages else None)
+def commands(info: ModelInfo, stages: list[str]) -> list[tuple[str, str]]:
+    """(what, command) lines a user copies from the card (``stages``: the stage names it shows): CLI, then Python."""
+    cut = stages[-2] if len(stages) >= 2 else (stages[0] if stages else None)  # the usual transfer cut: before the last
     until = f" --until {cut}" if cut else ""
     stem = f"{info.name}-{cut}" if cut else info.name
     lines = [

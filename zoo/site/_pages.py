@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from zoo import _units
-from zoo.site._data import Card, commands, stage_rows
+from zoo.site._data import Card, commands
 
 __all__ = ["index_page", "card_page", "human_size", "human_count"]
 
@@ -126,7 +126,7 @@ def _copy(text: str, label: str) -> str:
     )
 
 
-def _version_section(info: Any) -> str:
+def _version_section(info: Any, stage_info: tuple[list[tuple[str, int, int, str]], str]) -> str:
     parts = [f'<section class="version" id="v-{escape(info.version)}">']
     badge = ' <span class="badge">default</span>' if info.version == info.default else ""
     parts.append(f"<h2>{escape(info.id)}{badge}</h2>")
@@ -163,16 +163,23 @@ def _version_section(info: Any) -> str:
             for k, v in items if v is not None
         )
         parts.append(f"<h3>Input</h3><dl>{shown}</dl>")
-    stages = stage_rows(info)
+    stages, origin = stage_info
     if stages:
         size = f" at {info.input.shape[-1]} px" if spec is not None and spec.shape and info.modality != "text" else ""
         rows = "".join(
             f"<tr><td><code>{escape(n)}</code></td><td class=num>{c}</td><td class=num>{s}</td><td>{escape(o)}</td></tr>"
             for n, c, s, o in stages
         )
+        where = ("derived from the architecture" if origin == "derived" else
+                 f"as the registry declares them; <code>zoo stages {escape(info.id)}</code> derives every cut point")
         parts.append(
-            f"<h3>Stages</h3><table class=stages><thead><tr><th>Stage</th><th>Channels</th><th>Stride</th>"
-            f"<th>Output{size}</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<h3>Stages</h3><p class=note>Cut points, {where}.</p><table class=stages><thead><tr><th>Stage</th>"
+            f"<th>Channels</th><th>Stride</th><th>Output{size}</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    else:
+        parts.append(
+            f"<h3>Stages</h3><p class=note>Not derived yet: <code>zoo stages {escape(info.id)}</code> lists them from the "
+            "architecture (or build the site with <code>zoo catalog --derive-stages</code>).</p>"
         )
     rows = "".join(
         f"<tr><td><code>{escape(f.path)}</code></td><td class=num>{human_size(f.size) or 'unpublished'}</td>"
@@ -183,7 +190,8 @@ def _version_section(info: Any) -> str:
         "<h3>Files</h3><table class=files><thead><tr><th>File</th><th>Size</th><th>Hash</th><th>Verification</th>"
         f"</tr></thead><tbody>{rows}</tbody></table>"
     )
-    parts.append("<h3>Use it</h3>" + "".join(_copy(text, f"{what} {info.id}") for what, text in commands(info)))
+    names = [row[0] for row in stages]
+    parts.append("<h3>Use it</h3>" + "".join(_copy(text, f"{what} {info.id}") for what, text in commands(info, names)))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -218,6 +226,6 @@ def card_page(card: Card, title: str) -> str:
         + (f"<p class=lede>{escape(info.description)}</p>\n" if info.description else "")
         + "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts if v) + "</dl>\n"
         f'<nav aria-label="Versions"><h2>{len(ordered)} version{"s" if len(ordered) != 1 else ""}</h2><ul>{nav}</ul></nav>\n'
-        "</header>\n<main>\n" + "\n".join(_version_section(v) for v in ordered) + "\n</main>\n"
+        "</header>\n<main>\n" + "\n".join(_version_section(v, card.stages[v.version]) for v in ordered) + "\n</main>\n"
         '<script src="../assets/catalog.js"></script>\n</body>\n</html>\n'
     )
