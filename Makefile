@@ -43,6 +43,8 @@ demo: install
 	ZOO_OFFLINE=1 $(BIN)/zoo probe build/topics.jsonl --model all-minilm-l6-v2 --label-field topic --stages all --save-head build/topics-head.safetensors
 	ZOO_OFFLINE=1 $(BIN)/zoo export all-minilm-l6-v2 --head build/topics-head.safetensors -o build/topics-classifier.onnx
 	ZOO_OFFLINE=1 $(BIN)/python -m zoo_cli.demo classify build/topics-classifier.onnx
+	# The registry as a static site (search, filters, chart, a card per model): open build/site/index.html.
+	$(BIN)/zoo catalog -o build/site
 
 # Two workers (pytest-xdist): most tests wait on child processes, servers and disks, so the two cores overlap.
 test: install system
