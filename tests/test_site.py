@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -152,8 +153,8 @@ def test_cli_writes_the_site_replaces_its_own_and_refuses_other_folders(tmp_path
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
 
 
-def test_a_single_model_registry_builds_a_site_of_one(tmp_path: Path, browser: Any) -> None:
-    entry = {
+def _team_entry() -> dict[str, Any]:
+    return {
         "task": "image-classification", "modality": "vision", "architecture": "Team-Net",
         "paper": {"title": "Our net", "url": "https://example.org/paper", "year": 2026}, "default": "v1", "tags": ["team"],
         "versions": {"v1": {
@@ -166,7 +167,13 @@ def test_a_single_model_registry_builds_a_site_of_one(tmp_path: Path, browser: A
                        "source": {"url": "https://example.org/model.safetensors"}}],
         }},
     }
-    reg = write_registry(tmp_path / "team.yaml", {"team-net": entry})
+
+
+def test_a_single_model_registry_builds_a_site_of_one(tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.site import _stage_table
+
+    monkeypatch.setattr(_stage_table, "table_path", lambda: tmp_path / "no-table.json")  # the declared list, then derived
+    reg = write_registry(tmp_path / "team.yaml", {"team-net": _team_entry()})
     with pytest.raises(InvalidOptionError, match="--registry"):
         zoo.build_site(tmp_path / "none", only=True)
     result = zoo.build_site(tmp_path / "site", registries=[reg], only=True, title="Our models")
@@ -192,6 +199,28 @@ def test_a_single_model_registry_builds_a_site_of_one(tmp_path: Path, browser: A
     assert page.text_content("h1") == "Our models" and _rows(page, 5) == ["team-net@v1"]
     assert page.eval_on_selector_all("#chart circle", "c => c.map(x => x.dataset.id)") == ["team-net@v1"]
     context.close()
+
+
+def test_the_stage_table_is_derived_from_the_architecture_and_feeds_the_cards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zoo_env: Path) -> None:
+    from zoo.registry import load_catalog
+    from zoo.site import _only, _stage_table
+
+    reg = write_registry(tmp_path / "team.yaml", {"team-net": _team_entry()})
+    table = tmp_path / "stages.json"
+    report = _stage_table.write_table(table, _only(load_catalog([reg]), [reg]))
+    assert (report["derived"], report["failed"], report["skipped"]) == (1, {}, 0)
+    data = json.loads(table.read_text())
+    assert data["format"] == 1 and {"timm", "torch"} <= set(data["frameworks"])
+    rows = data["stages"]["timm|resnet18|{}|3x160x160"]
+    assert [r[0] for r in rows] == ["act1", "layer1", "layer2", "layer3", "layer4"]
+    assert rows[3] == ["layer3", 256, 16, [256, 10, 10]]
+    # The site reads it where this machine's stage cache has nothing (deriving filled it: emptied again).
+    shutil.rmtree(zoo_env / "stages")
+    monkeypatch.setattr(_stage_table, "table_path", lambda: table)
+    result = zoo.build_site(tmp_path / "site", registries=[reg], only=True)
+    card = (tmp_path / "site" / "models" / "team-net.html").read_text()
+    assert result.stages == 1 and "(zoo's stage table)" in card and f"timm {data['frameworks']['timm']}" in card
+    assert "<code>layer4</code></td><td class=num>512</td><td class=num>32</td><td>512 x 5 x 5</td>" in card
 
 
 # --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import click
 import zoo
 from zoo import errors
 from zoo_cli import _render
-from zoo_cli._options import json_option, registries
+from zoo_cli._options import json_option, progress_option, registries
 
 __all__ = ["registry_group"]
 
@@ -65,6 +65,34 @@ def validate_cmd(ctx: click.Context, paths: tuple[str, ...], deep: bool, as_json
             f"{counts['versions']} versions, {counts['files_pinned']} pinned files"
             + (f"; stages of {counts['stages_checked']} versions match their architectures" if deep else "")
         )
+
+
+@registry_group.command("stages")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The table, e.g. registry/generated/stages.json.")
+@progress_option
+@json_option
+@click.pass_context
+def registry_stages(ctx: click.Context, output: str, show_progress: bool | None, as_json: bool) -> None:
+    """Derive the main stages of every version (timm, torchvision) into the table the catalogue's cards read.
+
+    Builds each architecture without weights, as 'zoo stages' does (imports torch; ~0.4 s a version).
+    Architectures defined by files (ONNX, Caffe, transformers) are left out.
+    """
+    from zoo.registry import load_catalog
+    from zoo.site._stage_table import write_table
+    from zoo_cli._progress import make_item_reporter
+
+    reporter = make_item_reporter(as_json, show_progress, err=True)
+    try:
+        report = write_table(output, load_catalog(registries(ctx)), progress=reporter)
+    finally:
+        reporter.close()
+    if as_json:
+        _render.emit_json(report)
+        return
+    click.echo(f"wrote {report['path']}: stages of {report['derived']} architectures; {report['skipped']} file-defined versions left out")
+    for k, why in report["failed"].items():
+        click.echo(f"  not derived: {k}: {why}", err=True)
 
 
 _GENERATE_SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim")  # zoo.registry.generate.SOURCES

@@ -52,7 +52,7 @@ class SiteResult:
         pages: Files written (index, cards, assets).
         bytes: Their total size; index_bytes: index.html alone (its data inside).
         seconds: Wall time.
-        stages: Versions whose card shows stages derived from the architecture.
+        stages: Versions whose card shows stages derived from the architecture (here or in the shipped table).
         stages_failed: ``derive_stages``: ids whose architecture could not be built, with why.
     """
 
@@ -131,7 +131,7 @@ def build_site(
         write("index.html", html)
         derived = 0
         for card in cards(catalog, pages):
-            derived += sum(origin == "derived" for _, origin in card.stages.values())
+            derived += sum(origin == "derived" or origin.startswith("table") for _, origin in card.stages.values())
             write(card.page, card_page(card, title))
         for name in ASSETS:
             write(f"assets/{name}", resources.files("zoo.site").joinpath("assets", name).read_text(encoding="utf-8"))

@@ -122,22 +122,33 @@ def cards(catalog: Catalog, pages: dict[str, str]) -> Iterator[Card]:
 def stage_rows(info: ModelInfo) -> tuple[list[tuple[str, int, int, str]], str]:
     """(name, channels, stride, output at the version's input size) of each stage, and where they come from.
 
-    The stages derived from the architecture (``zoo stages``; read from the
-    stage cache, never derived here) when they are there; else the
-    registry's declared ``stages:`` list; else none.
+    Where they come from (the second value): ``derived``, the stages derived
+    from the architecture on this machine (``zoo stages``; read from the
+    stage cache, never derived here); ``table: timm 1.0.31, ...``, the
+    shipped stage table (:mod:`zoo.site._stage_table`), derived with those
+    frameworks; ``declared``, the registry's ``stages:`` list; ``none``.
     """
     from zoo import _stages
     from zoo._plugins import ADAPTERS
+    from zoo.site import _stage_table
 
     spec = ADAPTERS.get(info.adapter)
     derived = _stages.cached(info, spec) if spec is not None else None
     shape = info.input.shape if info.input is not None and info.input.shape else None
-    rows = []
+
+    def out(channels: int, dims: Any) -> str:
+        if info.modality == "text":
+            return f"tokens x {channels}"
+        return " x ".join(str(d) for d in dims) if dims else ""
+
     if derived is not None:
-        for stage in derived.main:
-            out = " x ".join(str(d) for d in stage.shape) if stage.shape else ""
-            rows.append((stage.name, stage.channels, stage.stride, "tokens x " + str(stage.channels) if info.modality == "text" else out))
-        return rows, "derived"
+        return [(s.name, s.channels, s.stride, out(s.channels, s.shape)) for s in derived.main], "derived"
+    table = _stage_table.lookup(info)
+    if table is not None:
+        rows, frameworks = table
+        used = ", ".join(f"{k} {v}" for k, v in sorted(frameworks.items()))
+        return [(n, c, st, out(c, dims)) for n, c, st, dims in rows], f"table: {used}"
+    rows = []
     for stage in info.stages:
         if info.modality == "text":
             out = f"tokens x {stage.channels}"

@@ -170,8 +170,12 @@ def _version_section(info: Any, stage_info: tuple[list[tuple[str, int, int, str]
             f"<tr><td><code>{escape(n)}</code></td><td class=num>{c}</td><td class=num>{s}</td><td>{escape(o)}</td></tr>"
             for n, c, s, o in stages
         )
-        where = ("derived from the architecture" if origin == "derived" else
-                 f"as the registry declares them; <code>zoo stages {escape(info.id)}</code> derives every cut point")
+        if origin == "derived":
+            where = "derived from the architecture on this machine"
+        elif origin.startswith("table: "):
+            where = f"derived from the architecture with {escape(origin[7:])} (zoo's stage table)"
+        else:
+            where = f"as the registry declares them; <code>zoo stages {escape(info.id)}</code> derives every cut point"
         parts.append(
             f"<h3>Stages</h3><p class=note>Cut points, {where}.</p><table class=stages><thead><tr><th>Stage</th>"
             f"<th>Channels</th><th>Stride</th><th>Output{size}</th></tr></thead><tbody>{rows}</tbody></table>"
