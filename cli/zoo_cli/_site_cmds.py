@@ -34,7 +34,6 @@ def catalog_cmd(
     server (nginx, S3 website hosting, GitHub Pages), or open index.html from disk.
     """
     import zoo
-
     from zoo_cli._progress import make_item_reporter
 
     reporter = make_item_reporter(as_json, show_progress, err=True)
