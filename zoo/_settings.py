@@ -9,6 +9,7 @@ process can change the environment and see the effect.
 | ``ZOO_OFFLINE``| ``1``/``true``/``yes``: never touch the network          |
 | ``ZOO_REGISTRY``| extra registry files or folders, ``os.pathsep``-separated|
 | ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
+| ``ZOO_SHARED_CACHE``| a read-only ZOO_HOME tried first (verified copies; never written)|
 | ``ZOO_PYPI_URL``| PyPI JSON API base for ``pypi`` sources (default pypi.org)|
 | ``ZOO_REQUIRE_PINNED``| ``1``: pull only files pinned by sha256/sha384 or a lock |
 | ``ZOO_LOCK_TIMEOUT``| seconds to wait for a lock another process holds (default: for ever)|
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "offline", "require_pinned", "lock_timeout", "soft_locks", "extra_registries", "mirrors", "pypi_url", "shipped_registry", "max_onnx_bytes"]
+__all__ = ["home", "offline", "require_pinned", "lock_timeout", "soft_locks", "extra_registries", "mirrors", "shared_cache", "pypi_url", "shipped_registry", "max_onnx_bytes"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -70,6 +71,15 @@ def mirrors() -> list[str]:
     """Returns the mirrors listed in ``ZOO_MIRROR`` (URLs or folders)."""
     value = os.environ.get("ZOO_MIRROR", "")
     return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def shared_cache() -> Path | None:
+    """Returns the read-only shared cache tier (``$ZOO_SHARED_CACHE``: another ZOO_HOME, e.g. on NFS), or None.
+
+    Pulls take verified copies of its blobs before asking any mirror or origin; nothing is ever written there.
+    """
+    value = os.environ.get("ZOO_SHARED_CACHE", "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def pypi_url() -> str:

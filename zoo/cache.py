@@ -237,6 +237,23 @@ class Cache:
             return Expected.of(file.record, pin["sha256"], commit=pin["commit"], size=pin["size"])
         return Expected.of(file.record, self.recall(file))
 
+    def adopt_record(self, other: Cache, file: FileInfo) -> bool:
+        """Copies what ``other`` (a shared cache) recorded on its first pull of ``file``, when this cache has nothing.
+
+        Returns True when a record was copied: this cache then expects the same bytes (commit and sha256
+        of a hub-tier file, the sha256 of a weakly pinned one). Nothing is written to ``other``.
+        """
+        path = self.record_path(Expected.of(file.record))
+        if path is None or path.exists() or other.recall(file) is None:
+            return False
+        theirs = other.record_path(Expected.of(file.record))
+        try:
+            data = theirs.read_bytes()  # type: ignore[union-attr]
+        except OSError:
+            return False
+        _atomic.write_bytes(path, data)
+        return True
+
     def remember(self, weak: tuple[str, str], sha256: str) -> None:
         """Records the sha256 found for a file pinned by md5, sha1 or sha384 (trust on first use)."""
         self.record(Expected(None, None, weak), sha256)

@@ -676,8 +676,9 @@ def fetch_folder(
     *,
     label: str = "",
     on_bytes: OnBytes | None = None,
+    source: str = "mirror",
 ) -> FetchResult | None:
-    """Copies ``folder/sha256/<hex>`` (a local mirror) into the cache, checking it.
+    """Copies ``folder/sha256/<hex>`` (a local mirror, or a shared cache's ``blobs``) into the cache, checking it.
 
     A symlink on the way (``sha256/<hex>`` itself, or the ``sha256`` folder) may
     point elsewhere inside the mirror folder, never out of it: such a link is
@@ -747,7 +748,7 @@ def fetch_folder(
     finally:
         fh.close()
     sha = _finish(cache, partial, digests, written, expected, label, str(src))
-    return FetchResult("mirror", str(folder), written, 0, 1, sha)
+    return FetchResult(source, str(folder), written, 0, 1, sha)
 
 
 def resolve_hub(repo: str, filename: str, expected: Expected, *, label: str = "") -> Expected:

