@@ -131,6 +131,7 @@ LAYERS = {
     "zoo.cache": 3,
     "zoo.download": 3,
     "zoo.resolve": 3,
+    "zoo.mirror": 3,
     "zoo._stages": 3,
     "zoo.adapters": 4,
     "zoo.vectors": 4,

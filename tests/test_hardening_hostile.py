@@ -28,7 +28,7 @@ from conftest import file_entry, model_entry, run_zoo, sha256, write_registry
 from hardening import audit
 
 import zoo
-from zoo import resolve, vectors
+from zoo import mirror, resolve, vectors
 from zoo._hashing import Expected
 from zoo.cache import Cache
 from zoo.download import RetryPolicy, fetch_folder, fetch_pypi
@@ -515,7 +515,7 @@ def test_mirror_create_never_writes_through_a_link(tmp_path, zoo_env, https_serv
         link, target = dest / "sha256", outside / "store"
     link.symlink_to(target)
     with pytest.raises(UnsafeFileError) as info:
-        resolve.create_mirror(dest, ["tiny"], registries=[reg], policy=FAST)
+        mirror.sync(dest, ["tiny"], registries=[reg], policy=FAST)
     assert (info.value.reason, info.value.path, info.value.target) == ("symlink", str(link), os.path.realpath(target))
     assert not (outside / "new.bin").exists()
     untouched(outside, also=("store",) if how == "folder-link" else ())

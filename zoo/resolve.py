@@ -1,4 +1,4 @@
-"""From a model id to verified files on disk: pull, lockfiles, mirrors, cache import.
+"""From a model id to verified files on disk: pull (cache, shared cache, mirrors, origin), lockfiles, cache import.
 
 ``pull("resnet50")`` resolves the id in the registry, and for each file of the
 version: uses the blob if the cache has it (no network at all), else takes an
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +78,6 @@ __all__ = [
     "read_lock",
     "pull_lock",
     "import_folder",
-    "create_mirror",
     "verify",
     "LOCK_FORMAT",
 ]
@@ -96,7 +94,7 @@ class PullResult:
         model: ``name@version``.
         path: The folder with the version's files under their registry paths.
         files: One dict per file: path, size, sha256, and ``source``
-            (``cache``, ``mirror``, ``hf``, ``url`` or ``pypi``).
+            (``cache``, ``shared``, ``mirror``, ``hf``, ``url`` or ``pypi``).
     """
 
     model: str
@@ -645,7 +643,7 @@ def pull_lock(
 
 
 # --------------------------------------------------------------------------
-# Importing local files, writing mirrors
+# Importing local files (mirrors: zoo.mirror)
 # --------------------------------------------------------------------------
 
 
@@ -735,84 +733,6 @@ def import_folder(
         else:
             partial.append(f"{name}@{version}")
     return {"adopted": adopted, "complete": complete, "partial": partial, "refused": refused}
-
-
-def create_mirror(
-    dest: str | os.PathLike[str],
-    model_ids: Sequence[str],
-    *,
-    registries: Sequence[str | os.PathLike[str]] | None = None,
-    progress: Progress | None = None,
-    offline: bool | None = None,
-    mirrors: Sequence[str] | None = None,
-    cache: Cache | None = None,
-    policy: RetryPolicy | None = None,
-) -> dict[str, Any]:
-    """Writes a self-contained mirror: ``dest/sha256/<hex>`` plus ``dest/registry/``.
-
-    Pulls each model first (from the cache when present). The registry part
-    holds the entries of the mirrored versions, so ``ZOO_REGISTRY=dest/registry``
-    with ``ZOO_MIRROR=dest`` works on a machine with no network.
-
-    Returns:
-        ``{"path", "files", "bytes", "models"}``.
-
-    Raises:
-        UnsafeFileError: ``dest/sha256``, ``dest/registry`` or a file the mirror
-            would write there is a symlink; nothing is written to ``dest``.
-    """
-    import yaml
-
-    from zoo.errors import UnsafeFileError
-
-    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
-    dest = Path(dest)
-    results = pull_many(
-        model_ids, registries=registries, progress=progress, offline=offline, mirrors=mirrors, cache=cache, policy=policy
-    )
-    catalog = load_catalog(registries)
-    blob_dir, reg_dir = dest / "sha256", dest / "registry"
-    families: dict[str, dict[str, Any]] = {}
-    for result in results:
-        name, version = result.model.split("@")
-        record = catalog.models[name]
-        family = families.setdefault(record["family"], {})
-        entry = family.get(name) or {
-            k: v for k, v in record.items() if k not in ("family", "registry_file", "versions")
-        } | {"versions": {}}
-        entry["versions"][version] = record["versions"][version]
-        family[name] = entry
-    # zoo writes every file of a mirror itself: a link where one goes was put there by someone else, and writing
-    # through it would write wherever it points. Refused before anything is written.
-    writes = [
-        blob_dir, reg_dir, *(blob_dir / f["sha256"] for r in results for f in r.files), *(reg_dir / f"{k}.yaml" for k in families)
-    ]
-    links = [p for p in writes if os.path.islink(p)]
-    if links:
-        leads_to = os.path.realpath(links[0])
-        more = f" and {len(links) - 1} more" if len(links) > 1 else ""
-        raise UnsafeFileError(
-            f"mirror {dest}: {links[0]} is a symlink (to {leads_to}){more}; zoo writes a mirror's files itself and "
-            "never through a link, so nothing was written. Remove the link(s) or choose another folder.",
-            path=str(links[0]), reason="symlink", target=leads_to,
-        )
-    copied = 0
-    total = 0
-    for result in results:
-        for f in result.files:
-            target = blob_dir / f["sha256"]
-            if not target.exists():
-                with _atomic.atomic_path(target) as tmp:
-                    shutil.copyfile(cache.blob_path(f["sha256"]), tmp)
-                copied += 1
-            total += f["size"]
-    for family, models in families.items():
-        for entry in models.values():
-            if entry["default"] not in entry["versions"]:
-                entry["default"] = next(iter(entry["versions"]))
-        doc = {"schema_version": 1, "description": f"Mirror written by zoo {__version__}", "models": models}
-        _atomic.write_text(reg_dir / f"{family}.yaml", yaml.safe_dump(doc, sort_keys=False))
-    return {"path": str(dest), "files": copied, "bytes": total, "models": [r.model for r in results]}
 
 
 def verify(

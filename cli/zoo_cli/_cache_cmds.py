@@ -1,4 +1,4 @@
-"""The local cache: ``zoo pull``, ``zoo verify``, ``zoo cache ...`` and ``zoo mirror create``."""
+"""The local cache: ``zoo pull``, ``zoo verify``, ``zoo cache ...`` and ``zoo mirror sync|create|verify``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import click
 
 import zoo
 from zoo_cli import _render
-from zoo_cli._options import json_option, progress_option, registries, run_with_progress
+from zoo_cli._options import (
+    SOURCES,
+    json_option,
+    progress_option,
+    registries,
+    run_with_progress,
+)
 
 __all__ = ["cache_group", "mirror_group", "pull_cmd", "verify_cmd"]
 
@@ -212,6 +218,47 @@ def mirror_group() -> None:
     """Write mirrors that other machines can pull from (ZOO_MIRROR)."""
 
 
+def _sync(ctx: click.Context, dest: str, model_ids: tuple[str, ...], show_progress: bool | None, as_json: bool, **options: Any) -> None:
+    from zoo import mirror
+
+    report = run_with_progress(
+        False, show_progress if not as_json else False,
+        lambda r: mirror.sync(dest, list(model_ids), registries=registries(ctx), progress=r, **options),
+    )
+    if as_json:
+        _render.emit_json(report.to_dict())
+        return
+    click.echo(
+        f"mirror {report.path}: {len(report.models)} model(s) synced, {report.files} new file(s) "
+        f"({_render.human_size(report.bytes)}), {report.kept} already there; it holds {report.total_models} version(s), "
+        f"{report.total_blobs} blob(s), {_render.human_size(report.total_bytes)}"
+    )
+    click.echo(f"use it with: ZOO_MIRROR={report.path} ZOO_REGISTRY={report.path}/registry zoo pull ...  (or serve the folder over https)")
+
+
+@mirror_group.command("sync")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.argument("model_ids", nargs=-1)
+@click.option("--all", "all_models", is_flag=True, help="Every model of the registry (default versions), or of --source.")
+@click.option("--source", type=click.Choice(SOURCES), help="With --all: only versions from this publisher's metadata.")
+@click.option("--lock", type=click.Path(exists=True, dir_okay=False), help="Mirror exactly what this lock file pins.")
+@progress_option
+@json_option
+@click.pass_context
+def mirror_sync(
+    ctx: click.Context, dest: str, model_ids: tuple[str, ...], all_models: bool, source: str | None, lock: str | None,
+    show_progress: bool | None, as_json: bool,
+) -> None:
+    """Add models to a mirror folder: DEST/sha256/<hex>, DEST/registry/, DEST/index.json.
+
+    Incremental: blobs already there are not copied again, models already there stay.
+    Serve DEST with nginx (or any static server with Range) and point ZOO_MIRROR at it.
+    """
+    if source and not all_models:
+        raise click.UsageError("--source selects models for --all; add --all")
+    _sync(ctx, dest, model_ids, show_progress, as_json, all_models=all_models, source=source, lock=lock)
+
+
 @mirror_group.command("create")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.argument("model_ids", nargs=-1, required=True)
@@ -219,14 +266,28 @@ def mirror_group() -> None:
 @json_option
 @click.pass_context
 def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], show_progress: bool | None, as_json: bool) -> None:
-    """Write DEST/sha256/<hex> for every file of the models, plus DEST/registry/."""
-    from zoo import resolve
+    """Write DEST/sha256/<hex> for every file of the models, plus DEST/registry/ (the same as 'zoo mirror sync')."""
+    _sync(ctx, dest, model_ids, show_progress, as_json)
 
-    report = run_with_progress(
-        False, show_progress if not as_json else False, lambda r: resolve.create_mirror(dest, list(model_ids), registries=registries(ctx), progress=r)
-    )
+
+@mirror_group.command("verify")
+@click.argument("dest", type=click.Path(exists=True, file_okay=False))
+@json_option
+def mirror_verify(dest: str, as_json: bool) -> None:
+    """Re-hash every blob a mirror folder holds; list bad and missing ones (exit 1 if any). Nothing is changed."""
+    from zoo import mirror
+
+    check = mirror.verify_mirror(dest)
     if as_json:
-        _render.emit_json(report)
+        _render.emit_json(check.to_dict())
     else:
-        click.echo(f"mirror {report['path']}: {len(report['models'])} model(s), {report['files']} new file(s), {_render.human_size(report['bytes'])}")
-        click.echo(f"use it with: ZOO_MIRROR={report['path']} ZOO_REGISTRY={report['path']}/registry zoo pull ...")
+        click.echo(f"mirror {check.path}: {check.checked} blob(s), {_render.human_size(check.bytes)} re-hashed")
+        for name, actual in check.bad:
+            click.echo(f"bad:      sha256/{name} holds bytes whose sha256 is {actual}")
+        for model, rel, digest in check.missing:
+            click.echo(f"missing:  {model}: {rel} (sha256/{digest})")
+        if check.unlisted:
+            click.echo(f"unlisted: {len(check.unlisted)} blob(s) no mirrored version uses")
+        click.echo("ok" if check.ok else "NOT ok: sync again from a good cache (zoo mirror sync), or remove the bad blobs")
+    if not check.ok:
+        raise click.exceptions.Exit(1)
