@@ -132,6 +132,13 @@ def test_the_full_site_has_an_index_a_card_per_model_and_its_assets(site: tuple[
     assert f"import zoo\nmodel = zoo.load(&quot;{info.id}&quot;, until=&quot;" in card
     for v in info.versions:
         assert f'id="v-{v}"' in card
+    # A generated timm model declares no stages: its card shows the shipped stage table's, derived with timm.
+    tiny = zoo.info("convnext_small")
+    assert not tiny.stages
+    card = (folder / "models" / "convnext_small.html").read_text()
+    assert "(zoo's stage table)" in card and "timm 1." in card
+    size = tiny.input.shape[-1]
+    assert re.search(rf"<code>stages.2</code></td><td class=num>384</td><td class=num>16</td><td>384 x {size // 16} x {size // 16}</td>", card)
 
 
 def test_cli_writes_the_site_replaces_its_own_and_refuses_other_folders(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def stage_rows(info: ModelInfo) -> tuple[list[tuple[str, int, int, str]], str]:
     table = _stage_table.lookup(info)
     if table is not None:
         rows, frameworks = table
-        used = ", ".join(f"{k} {v}" for k, v in sorted(frameworks.items()))
+        wanted = spec.frameworks if spec is not None else tuple(frameworks)
+        used = ", ".join(f"{k} {v}" for k, v in sorted(frameworks.items()) if k in wanted)
         return [(n, c, st, out(c, dims)) for n, c, st, dims in rows], f"table: {used}"
     rows = []
     for stage in info.stages:
