@@ -50,7 +50,7 @@ demo: install
 
 # Two workers (pytest-xdist): most tests wait on child processes, servers and disks, so the two cores overlap.
 test: install system
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The hardening suite alone (issue 13): kills, full disks, races, hostile files, fuzzing, server faults;
 # it ends with the table (case, tried, survived, corrupt files in the cache afterwards). `make test` runs it too.

