@@ -150,15 +150,11 @@ def stage_rows(info: ModelInfo) -> tuple[list[tuple[str, int, int, str]], str]:
         used = ", ".join(f"{k} {v}" for k, v in sorted(frameworks.items()) if k in wanted)
         return [(n, c, st, out(c, dims)) for n, c, st, dims in rows], f"table: {used}"
     rows = []
-    for stage in info.stages:
-        if info.modality == "text":
-            out = f"tokens x {stage.channels}"
-        elif shape is not None and len(shape) >= 3 and stage.stride:
-            h, w = (math.ceil(d / stage.stride) for d in shape[-2:])
-            out = f"{stage.channels} x {h} x {w}"
-        else:
-            out = ""
-        rows.append((stage.name, stage.channels, stage.stride, out))
+    for stage in info.stages:  # declared: the output size follows from the stride
+        dims = None
+        if shape is not None and len(shape) >= 3 and stage.stride:
+            dims = (stage.channels, *(math.ceil(d / stage.stride) for d in shape[-2:]))
+        rows.append((stage.name, stage.channels, stage.stride, out(stage.channels, dims)))
     return rows, "declared" if rows else "none"
 
 
