@@ -446,3 +446,18 @@ def test_torchvision_detection_segmentation_video_cut_in_their_trunk(arch, shape
             want = create_feature_extractor(part, return_nodes={n: n for n in inner})(x)
     for name, g, n in zip(names, got, inner):
         assert close(g, want[n]), name
+
+
+def test_shipped_torchvision_models_without_an_input_shape_or_float_parameters() -> None:
+    """Found deriving the stage table: detection/segmentation entries have no input shape (a clear registry error now,
+    not a TypeError), and quantized models have no float parameters (their stages derive, on the CPU)."""
+    from zoo.errors import RegistryError
+
+    with pytest.raises(RegistryError) as err:
+        zoo.stages("fcn_resnet50")
+    (issue,) = err.value.issues
+    assert issue.code == "input_shape_missing" and issue.location.endswith(".input.shape") and "input:" in issue.message
+    r = run_zoo("stages", "fasterrcnn_resnet50_fpn")
+    assert r.returncode == 2 and "no input shape" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    stages = {s.name: s for s in zoo.stages("quantized_resnet50")}
+    assert (stages["layer3"].channels, stages["layer3"].stride, stages["layer3"].shape) == (1024, 16, (1024, 14, 14))

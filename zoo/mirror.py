@@ -30,7 +30,7 @@ from zoo import _atomic
 from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.download import RetryPolicy
-from zoo.errors import InvalidOptionError, RegistryError, UnsafeFileError
+from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue, UnsafeFileError
 from zoo.registry import load_catalog
 from zoo.resolve import Progress, PullResult, _options, pull_lock, pull_many
 
@@ -115,7 +115,8 @@ def _read_snapshot(reg_dir: Path) -> dict[str, dict[str, Any]]:
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise RegistryError(f"mirror registry {path} cannot be read ({exc}); fix or remove it, then sync again") from exc
+            issue = RegistryIssue(str(path), "", f"the mirror's registry snapshot cannot be read ({exc}); fix or remove it, then sync again", "yaml_syntax")
+            raise RegistryError([issue]) from exc
         out[path.stem] = dict(doc.get("models") or {})
     return out
 

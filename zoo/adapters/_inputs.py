@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import InvalidOptionError, WeightsError
+from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue, WeightsError
 
 __all__ = ["natural_image", "preprocess_for", "example_inputs", "vision_inputs", "text_inputs", "SENTENCES"]
 
@@ -113,6 +113,14 @@ def example_inputs(info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, .
     import torch
 
     if info.modality == "vision":
+        if info.input is None or not info.input.shape:
+            # Detection and segmentation models take any image size; their stages are measured at one.
+            raise RegistryError([RegistryIssue(
+                info.registry_file, f"models.{info.name}.versions.{info.version}.input.shape",
+                f"{info.id} has no input shape, and its stages are measured on an input of that shape; add "
+                "input: {shape: [3, H, W], ...} to its registry entry (e.g. in a --registry file over the shipped one)",
+                "input_shape_missing",
+            )])
         return (torch.zeros(batch, *info.input.shape),)
     ids = torch.ones(batch, seq_len, dtype=torch.long)
     return ids, torch.ones(batch, seq_len, dtype=torch.long)

@@ -131,7 +131,9 @@ class TorchvisionAdapter(TorchAdapter):
         return StageSet(info.id, tuple(main_flags(stages)), tuple(p for p in paths if p not in known))
 
     def _probe_inputs(self, info: Any, model: torch.nn.Module) -> tuple[Any, ...]:
-        device = next(model.parameters()).device
+        # Quantized models (quantized_resnet50...) keep their weights packed: no parameters, and they run on the CPU.
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
         return tuple(t.to(device) for t in self.example_inputs(info))
 
     def measure(self, info: Any, folder: Path | None, name: str) -> Stage:
