@@ -74,6 +74,7 @@ class _Resource:
     redirect_headers: dict[str, str] = dataclasses.field(default_factory=dict)  # also sent on an injected 302
     fault_keys: tuple[str, ...] = ()  # extra paths whose faults apply (e.g. HF resolve URL by commit)
     etag: str | None = None  # the ETag to send (default: the sha256)
+    ranges: bool = True  # False: Range is ignored (the whole file, 200), as some servers and proxies do
 
 
 @dataclasses.dataclass
@@ -281,12 +282,15 @@ class FileServer:
 
     # ----------------------------------------------------------------- content
 
-    def add(self, path: str, data: bytes, headers: dict[str, str] | None = None) -> None:
-        """Serves ``data`` at ``path`` (percent-decoded form, starting with '/'), with extra response headers."""
+    def add(self, path: str, data: bytes, headers: dict[str, str] | None = None, *, ranges: bool = True) -> None:
+        """Serves ``data`` at ``path`` (percent-decoded form, starting with '/'), with extra response headers.
+
+        ``ranges=False`` ignores ``Range`` (always the whole file, 200, no ``Accept-Ranges``).
+        """
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         data = bytes(data)
-        res = _Resource(data=memoryview(data), sha256=hashlib.sha256(data).hexdigest(), headers=dict(headers or {}))
+        res = _Resource(data=memoryview(data), sha256=hashlib.sha256(data).hexdigest(), headers=dict(headers or {}), ranges=ranges)
         with self._lock:
             self._files[path] = res
 
@@ -303,7 +307,8 @@ class FileServer:
         ``status(code, retry_after=None)``, ``stall(seconds=1.0, after=0, then_drop=False)``, ``redirect(to)``,
         ``hold(release, after=0, seconds=30.0)`` (sends ``after`` body bytes, then waits until the
         ``threading.Event`` ``release`` is set, at most ``seconds``, then sends the rest: a test acts while a
-        download is paused mid-body); any kind: ``method=None``.
+        download is paused mid-body); any kind: ``method=None``, ``range_from=None`` (only requests whose
+        ``Range`` starts at that byte: one segment of a parallel download).
         """
         if kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {_FAULT_KINDS}")
@@ -358,7 +363,9 @@ class FileServer:
         with self._lock:
             return self._files.get(path)
 
-    def _take_fault(self, keys: list[str], method: str, route: _Resource | _Reply | None) -> _Fault | None:
+    def _take_fault(
+        self, keys: list[str], method: str, route: _Resource | _Reply | None, range_header: str | None = None
+    ) -> _Fault | None:
         with self._lock:
             for key in keys:
                 queue = self._faults.get(key)
@@ -367,6 +374,9 @@ class FileServer:
                 head = queue[0]
                 wanted = head.params.get("method")
                 if wanted is not None and wanted.upper() != method:
+                    return None
+                start = head.params.get("range_from")
+                if start is not None and not (range_header or "").replace(" ", "").startswith(f"bytes={start}-"):
                     return None
                 if head.kind in _BODY_FAULTS and (method != "GET" or not isinstance(route, _Resource)):
                     return None
@@ -399,7 +409,7 @@ class FileServer:
             else:
                 route = self._route(method, path, segments, split.query)
             keys = [path, *(route.fault_keys if isinstance(route, _Resource) else ())]
-            fault = self._take_fault(keys, method, route)
+            fault = self._take_fault(keys, method, route, headers.get("range"))
             if fault is not None:
                 req.fault = fault.kind
             if fault is not None and fault.kind == "status":
@@ -464,11 +474,12 @@ class FileServer:
         base = {
             "Content-Type": "application/octet-stream",
             **res.headers,
-            "Accept-Ranges": "bytes",
             "ETag": f'"{res.etag or res.sha256}"',
         }
+        if res.ranges:
+            base["Accept-Ranges"] = "bytes"
         try:
-            rng = _parse_range(req.headers.get("range"), total)
+            rng = _parse_range(req.headers.get("range") if res.ranges else None, total)
         except _Unsatisfiable as e:
             req.range_start, req.range_end = e.args
             reply = _Reply(416, {**base, "Content-Range": f"bytes */{total}", "Content-Type": "text/plain"}, b"")

@@ -92,7 +92,7 @@ def test_import_zoo_is_light(zoo_env: Path) -> None:
     loaded = _modules_after("import zoo", zoo_env)
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
     assert "pydantic" not in loaded and "yaml" not in loaded
-    assert "zoo.download" not in loaded and "httpx" not in loaded
+    assert "zoo.fetch" not in loaded and "httpx" not in loaded
 
 
 def test_cli_list_is_light(zoo_env: Path) -> None:
@@ -129,7 +129,7 @@ LAYERS = {
     "zoo.registry": 2,
     "zoo.site": 6,
     "zoo.cache": 3,
-    "zoo.download": 3,
+    "zoo.fetch": 3,
     "zoo.resolve": 3,
     "zoo.mirror": 3,
     "zoo._stages": 3,

@@ -25,8 +25,8 @@ from servers import FileServer
 
 import zoo
 from zoo import registry
-from zoo.download import RetryPolicy
 from zoo.errors import InsufficientSpaceError
+from zoo.fetch import RetryPolicy
 
 MIB = 1024 * 1024
 PAGE = 4096

@@ -31,7 +31,6 @@ import zoo
 from zoo import mirror, resolve, vectors
 from zoo._hashing import Expected
 from zoo.cache import Cache
-from zoo.download import RetryPolicy, fetch_folder, fetch_pypi
 from zoo.errors import (
     ChecksumMismatchError,
     OfflineError,
@@ -39,6 +38,7 @@ from zoo.errors import (
     UnsafeFileError,
     VectorsFormatError,
 )
+from zoo.fetch import RetryPolicy, fetch_folder, fetch_pypi
 from zoo.registry import validate_paths
 
 HOSTILE = pytest.mark.hardening(case=6, name="hostile archives and folders")

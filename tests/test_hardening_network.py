@@ -22,7 +22,7 @@ from hardening import audit, wait_for
 
 import zoo
 from zoo import registry
-from zoo.download import RetryPolicy
+from zoo.fetch import RetryPolicy
 
 MIB = 1024 * 1024
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=5.0, connect_timeout=5.0, read_timeout=5.0)

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
 
 import zoo
-from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
 from zoo import resolve
-from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError
+from zoo.fetch import RetryPolicy
 
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=5.0, connect_timeout=5.0, read_timeout=5.0)
 MIB = 1024 * 1024

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHIPPED, model_entry, sha256, write_registry
 
 import zoo
-from conftest import SHIPPED, model_entry, sha256, write_registry
 from zoo import _settings
-from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, DownloadError, OfflineError, RegistryError
+from zoo.fetch import RetryPolicy
 from zoo.registry import validate_paths
 
 FAST = RetryPolicy(attempts=4, backoff=0.05, max_wait=5.0, connect_timeout=5.0, read_timeout=5.0)

@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-import zoo
 from conftest import REV, file_entry, model_entry, run_zoo, sha256, write_registry
 from servers import git_blob_sha1
+
+import zoo
 from zoo import resolve
 from zoo.cache import Cache
-from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, OfflineError, UnpinnedFileError
+from zoo.fetch import RetryPolicy
 from zoo.registry import FileInfo
 
 FAST = RetryPolicy(attempts=2, backoff=0.05, max_wait=2.0, connect_timeout=5.0, read_timeout=5.0)

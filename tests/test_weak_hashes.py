@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import model_entry, run_zoo, write_registry
 
 import zoo
-from conftest import model_entry, run_zoo, write_registry
 from zoo import resolve
-from zoo.download import RetryPolicy
 from zoo.errors import ChecksumMismatchError, OfflineError, RegistryError
+from zoo.fetch import RetryPolicy
 
 FAST = RetryPolicy(attempts=2, backoff=0.05)
 DATA = b"glove 0.1 0.2 0.3\nking 0.5 0.6 0.7\n" * 1000

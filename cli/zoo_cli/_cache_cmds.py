@@ -29,6 +29,12 @@ __all__ = ["cache_group", "mirror_group", "pull_cmd", "verify_cmd"]
     default=None,
     help="Refuse files not pinned by sha256/sha384 in the registry or the lock, before downloading (also: ZOO_REQUIRE_PINNED=1).",
 )
+@click.option(
+    "--connections",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Parallel Range streams for each file of 64 MiB or more from an http(s) source (default 1; also: ZOO_CONNECTIONS).",
+)
 @progress_option
 @json_option
 @click.pass_context
@@ -38,6 +44,7 @@ def pull_cmd(
     lock_file: str | None,
     offline: bool | None,
     require_pinned: bool | None,
+    connections: int | None,
     show_progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -55,10 +62,13 @@ def pull_cmd(
         results = []
         if model_ids:
             results += resolve.pull_many(
-                list(model_ids), registries=registries(ctx), progress=reporter, offline=offline, require_pinned=require_pinned
+                list(model_ids), registries=registries(ctx), progress=reporter, offline=offline, require_pinned=require_pinned,
+                connections=connections,
             )
         if lock_file:
-            results += resolve.pull_lock(lock_file, progress=reporter, offline=offline, require_pinned=require_pinned)
+            results += resolve.pull_lock(
+                lock_file, progress=reporter, offline=offline, require_pinned=require_pinned, connections=connections
+            )
         return results
 
     results = run_with_progress(as_json, show_progress, work)
