@@ -8,7 +8,11 @@ hashes sha256 on its hasher thread, fsyncs and commits the blob into an empty ca
 1. Single pull: one file of random bytes (``--mib``, default 1 GiB). Baseline
    ``curl -s -f --cacert CA -o OUT URL``; zoo: ``zoo.pull`` of a registry model with that one file
    (size + sha256 pinned; its origin URL is on ``.invalid``, so only the mirror can serve it).
+   One untimed pull of a 4 KiB model first (imports, this registry's index), as curl warms up once.
    Goal: zoo >= 0.95x curl reliably, i.e. the MIN ratio over ``--runs`` (default 5) runs >= 0.95.
+   Also printed: CPU seconds per GiB of client and nginx (both share the 2 cores here, so a client
+   that needs more CPU than curl -- sha256 alone is ~0.6 s/GiB -- cannot keep up), and what a
+   ``zoo pull`` process costs around its bytes (start, registry index in a fresh ZOO_HOME).
 2. The same pull with ``connections=4`` (parallel Range requests), against the same curl runs.
    Printed as "not available in this build" when ``zoo.pull`` has no ``connections`` parameter.
 3. Many machines: 8 "nodes" started at once, each a ``zoo pull A B C`` process (the console script)
@@ -27,7 +31,8 @@ exits 0 whatever the ratios, and non-zero only when something is broken (a faile
 Usage: python bench/mirror_throughput.py [--quick] [--mib 1024] [--runs 5] [--node-mib 384] [--node-runs 3]
   --quick (for CI): 512 MiB, 3 runs, 192 MiB per node, 2 node runs; explicit options still win.
 
-Time on the 2-core CI machine: about 75 s with the defaults, about 30 s with --quick.
+Time on the 2-core CI machine (measured): about 110 s with the defaults, about 40 s with --quick;
+150 s and 60 s while other work loaded the machine.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from zoo.registry import (
     info,
     list_models,
     search,
+)
+from zoo.registry import (
     validate_paths as validate_registry,
 )
 

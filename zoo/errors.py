@@ -26,6 +26,7 @@ __all__ = [
     "SourceAttempt",
     "DownloadError",
     "OfflineError",
+    "MirrorError",
     "InvalidOptionError",
     "ExportError",
     "ParityError",
@@ -323,6 +324,22 @@ class DownloadError(ZooError, OSError):
     def from_attempts(cls, label: str, attempts: Sequence[SourceAttempt]) -> DownloadError:
         """The summary of a pull that no source could serve: one line per source tried."""
         return cls(f"{label}: no source could provide it:\n{_attempts_text(attempts)}", attempts=attempts)
+
+
+class MirrorError(ZooError, OSError):
+    """A mirror could not be written or read as a whole (``zoo mirror sync|verify``): a missing bucket, refused credentials.
+
+    Attributes:
+        url: The mirror (``s3://bucket/prefix`` or a folder).
+        status: The service's HTTP status (404 for a missing bucket, 403 for refused credentials), if any.
+        reason: What went wrong, in a few words.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None, reason: str | None = None):
+        self.url = url
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
 
 
 class OfflineError(DownloadError):

@@ -243,11 +243,14 @@ def _sync(ctx: click.Context, dest: str, model_ids: tuple[str, ...], show_progre
         f"({_render.human_size(report.bytes)}), {report.kept} already there; it holds {report.total_models} version(s), "
         f"{report.total_blobs} blob(s), {_render.human_size(report.total_bytes)}"
     )
-    click.echo(f"use it with: ZOO_MIRROR={report.path} ZOO_REGISTRY={report.path}/registry zoo pull ...  (or serve the folder over https)")
+    if report.path.startswith("s3://"):
+        click.echo(f"use it with: ZOO_MIRROR={report.path} zoo pull ...  (the registry snapshot is under {report.path}/registry/)")
+    else:
+        click.echo(f"use it with: ZOO_MIRROR={report.path} ZOO_REGISTRY={report.path}/registry zoo pull ...  (or serve the folder over https)")
 
 
 @mirror_group.command("sync")
-@click.argument("dest", type=click.Path(file_okay=False))
+@click.argument("dest")
 @click.argument("model_ids", nargs=-1)
 @click.option("--all", "all_models", is_flag=True, help="Every model of the registry (default versions), or of --source.")
 @click.option("--source", type=click.Choice(SOURCES), help="With --all: only versions from this publisher's metadata.")
@@ -259,10 +262,13 @@ def mirror_sync(
     ctx: click.Context, dest: str, model_ids: tuple[str, ...], all_models: bool, source: str | None, lock: str | None,
     show_progress: bool | None, as_json: bool,
 ) -> None:
-    """Add models to a mirror folder: DEST/sha256/<hex>, DEST/registry/, DEST/index.json.
+    """Add models to a mirror: DEST/sha256/<hex>, DEST/registry/, DEST/index.json.
 
-    Incremental: blobs already there are not copied again, models already there stay.
-    Serve DEST with nginx (or any static server with Range) and point ZOO_MIRROR at it.
+    DEST is a folder, or s3://bucket/prefix on S3-compatible storage (endpoint
+    and credentials the usual AWS way: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY or AWS_PROFILE). Incremental: blobs already there are
+    not copied again, models already there stay. Serve a folder with nginx (or
+    any static server with Range) and point ZOO_MIRROR at it, or at the s3:// URL.
     """
     if source and not all_models:
         raise click.UsageError("--source selects models for --all; add --all")
@@ -270,7 +276,7 @@ def mirror_sync(
 
 
 @mirror_group.command("create")
-@click.argument("dest", type=click.Path(file_okay=False))
+@click.argument("dest")
 @click.argument("model_ids", nargs=-1, required=True)
 @progress_option
 @json_option
@@ -281,10 +287,10 @@ def mirror_create(ctx: click.Context, dest: str, model_ids: tuple[str, ...], sho
 
 
 @mirror_group.command("verify")
-@click.argument("dest", type=click.Path(exists=True, file_okay=False))
+@click.argument("dest")
 @json_option
 def mirror_verify(dest: str, as_json: bool) -> None:
-    """Re-hash every blob a mirror folder holds; list bad and missing ones (exit 1 if any). Nothing is changed."""
+    """Re-hash every blob a mirror (a folder or s3://bucket/prefix) holds; list bad and missing ones (exit 1 if any). Nothing is changed."""
     from zoo import mirror
 
     check = mirror.verify_mirror(dest)

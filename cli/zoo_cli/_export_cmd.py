@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
-
 from zoo_cli import _render
 from zoo_cli._options import json_option, registries
 

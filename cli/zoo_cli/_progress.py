@@ -71,7 +71,7 @@ class _Bars:
         p = self.progress
         if kind == "start" and event["missing"]:
             self.total = p.add_task(f"{event['model']} total", total=event["missing_bytes"])
-        elif kind == "file" and event["status"] == "fetching":
+        elif kind == "file" and event["status"] in ("fetching", "uploading"):
             self.tasks[(event["model"], event["path"])] = p.add_task(f"  {event['path']}", total=event["size"])
         elif kind == "bytes":
             task = self.tasks.get((event["model"], event["path"]))
@@ -121,7 +121,13 @@ class _ItemBar:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("{task.description}"),

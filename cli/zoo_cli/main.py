@@ -33,7 +33,14 @@ import click
 
 import zoo
 from zoo import errors
-from zoo_cli import _browse, _cache_cmds, _export_cmd, _registry_cmds, _site_cmds, _transfer_cmds
+from zoo_cli import (
+    _browse,
+    _cache_cmds,
+    _export_cmd,
+    _registry_cmds,
+    _site_cmds,
+    _transfer_cmds,
+)
 from zoo_cli._options import SOURCES as _SOURCES  # noqa: F401 - tests/test_query.py checks it against the registry's
 
 __all__ = ["EXIT_CODES", "cli", "main"]
@@ -53,6 +60,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.ChecksumMismatchError, 4),
     (errors.UnpinnedFileError, 4),
     (errors.DownloadError, 5),
+    (errors.MirrorError, 5),
     (errors.ExportError, 6),
     (errors.InsufficientSpaceError, 7),
     (errors.LockTimeoutError, 7),
@@ -61,8 +69,8 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 _EPILOG = """\b
 Exit codes: 0 ok, 1 other error, 2 bad input (id, stage, option) or invalid registry,
-3 unknown model or version, 4 checksum mismatch, unpinned or unsafe file, 5 download or
-offline error, 6 export or parity failure, 7 no space left or a lock not released.
+3 unknown model or version, 4 checksum mismatch, unpinned or unsafe file, 5 download,
+mirror or offline error, 6 export or parity failure, 7 no space left or a lock not released.
 \b
 Environment: ZOO_HOME (cache root), ZOO_REGISTRY (extra registries),
 ZOO_OFFLINE, ZOO_MIRROR, ZOO_SHARED_CACHE (a read-only ZOO_HOME tried first), ZOO_DEBUG (tracebacks and library logs)."""

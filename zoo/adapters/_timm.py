@@ -21,7 +21,13 @@ import torch
 
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
-from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file, without_inplace
+from zoo.adapters._common import (
+    build_with_weights,
+    on_meta_device,
+    read_state_dict,
+    weights_file,
+    without_inplace,
+)
 
 __all__ = ["TimmAdapter", "TimmStages"]
 

@@ -25,8 +25,21 @@ import torch
 import torchvision
 
 from zoo._stages import Stage, StageSet
-from zoo.adapters._base import Cut, TorchAdapter, main_flags, measure_module, stage_from_shape, tag
-from zoo.adapters._common import build_with_weights, on_meta_device, read_state_dict, weights_file, without_inplace
+from zoo.adapters._base import (
+    Cut,
+    TorchAdapter,
+    main_flags,
+    measure_module,
+    stage_from_shape,
+    tag,
+)
+from zoo.adapters._common import (
+    build_with_weights,
+    on_meta_device,
+    read_state_dict,
+    weights_file,
+    without_inplace,
+)
 
 __all__ = ["TorchvisionAdapter", "GraphStages"]
 

@@ -17,7 +17,7 @@ import torch
 from zoo import vectors as _vectors
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
-from zoo.adapters._vector_files import FORMATS, cached_vectors
+from zoo.adapters._vector_files import cached_vectors
 from zoo.errors import InvalidOptionError, WeightsError
 
 __all__ = ["WordVectorsAdapter", "WordEmbedding"]

