@@ -63,6 +63,8 @@ bench: install
 	$(BIN)/python bench/warm_pull.py
 	$(BIN)/python bench/verify_throughput.py
 	$(BIN)/python bench/pull_throughput.py
+	$(BIN)/python bench/mirror_throughput.py
+	$(BIN)/python bench/s3_sync.py
 	$(BIN)/python bench/export_latency.py
 	$(BIN)/python bench/load_memory.py
 	$(BIN)/python bench/vectors_parse.py

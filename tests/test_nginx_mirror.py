@@ -113,26 +113,53 @@ def test_wrong_bytes_on_the_mirror_are_rejected(team, https_server, tmp_path: Pa
     assert not (Cache(other).blob_path(sha256(data["weights.bin"]))).exists()
 
 
-def test_eight_nodes_pull_from_one_nginx_at_once(team, https_server, tmp_path: Path) -> None:  # noqa: ANN001
-    """8 processes, each its own ZOO_HOME (a node): every file crosses the wire once per node, all verified."""
-    reg, data, _, server = team
-    https_server.stop()
-    nodes = [tmp_path / f"node{i}" for i in range(8)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "zoo_cli", "pull", "teamnet"], env={**os.environ, **_env(server, home, reg)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for home in nodes
-    ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-    for home in nodes:
-        folder = home / "models" / "teamnet" / "v1"
-        assert {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")} == data
-        assert run_zoo("verify", env={"ZOO_HOME": str(home), "ZOO_REGISTRY": str(reg)}).returncode == 0
-    counts = Counter((q.path, q.status) for q in server.requests())
-    assert counts == Counter({(f"/sha256/{sha256(d)}", 200): 8 for d in data.values()})
-    total = sum(q.sent for q in server.requests())
-    assert total == 8 * sum(len(d) for d in data.values())  # no byte sent twice to a node
+def test_eight_nodes_pull_three_models_from_one_nginx_then_a_shared_cache_serves_them(https_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """8 processes, each its own ZOO_HOME (a node), pull the same 3 models at once: every file crosses the wire
+    once per node, all verified. Then 8 more nodes with one node's cache mounted as the shared tier: zero bytes."""
+    data = {f"m{i}/w.bin": _payload(3 * MIB + i, 10 + i) for i in range(3)} | {"m0/config.json": b'{"k": 1}\n'}
+    for rel, blob in data.items():
+        https_server.add(f"/o/{rel}", blob)
+    models = {
+        f"m{i}": model_entry([file_entry(rel.split("/", 1)[1], blob, {"url": https_server.url(f"/o/{rel}")})
+                              for rel, blob in data.items() if rel.startswith(f"m{i}/")])
+        for i in range(3)
+    }
+    reg = write_registry(tmp_path / "reg" / "three.yaml", models)
+    mirror = tmp_path / "mirror"
+    assert run_zoo("--registry", str(reg), "mirror", "sync", str(mirror), "m0", "m1", "m2").returncode == 0
+    server = Nginx(mirror, tmp_path / "nginx").start()
+    try:
+        https_server.stop()
+
+        def nodes(homes: list[Path], **extra: str) -> None:
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "zoo_cli", "pull", "m0", "m1", "m2"], env={**os.environ, **_env(server, home, reg, **extra)},
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )
+                for home in homes
+            ]
+            for proc in procs:
+                out, err = proc.communicate(timeout=180)
+                assert proc.returncode == 0, err
+            for home in homes:
+                for rel, blob in data.items():
+                    model, name = rel.split("/", 1)
+                    assert (home / "models" / model / "v1" / name).read_bytes() == blob
+                assert run_zoo("verify", env={"ZOO_HOME": str(home), "ZOO_REGISTRY": str(reg)}).returncode == 0
+
+        first = [tmp_path / f"node{i}" for i in range(8)]
+        nodes(first)
+        counts = Counter((q.path, q.status) for q in server.requests())
+        assert counts == Counter({(f"/sha256/{sha256(d)}", 200): 8 for d in data.values()})
+        assert sum(q.sent for q in server.requests()) == 8 * sum(map(len, data.values()))  # no byte sent twice to a node
+
+        shared = first[0]
+        before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in shared.rglob("*") if p.is_file())
+        served = len(server.requests())
+        nodes([tmp_path / f"late{i}" for i in range(8)], ZOO_SHARED_CACHE=str(shared))
+        assert len(server.requests()) == served  # zero bytes downloaded: every file came from the shared tier
+        after = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in shared.rglob("*") if p.is_file())
+        assert after == before  # nothing written to the shared tier, not even a lock
+    finally:
+        server.stop()

@@ -200,7 +200,8 @@ def export(
     if batch != "dynamic" and not (isinstance(batch, int) and batch > 0):
         raise InvalidOptionError(f"batch must be 'dynamic' or a positive int, not {batch!r}")
     variant = Variant(
-        optimize, quantize, fp16, str(calibrate) if calibrate is not None else None, min_cosine, min_agreement, text_field
+        optimize=optimize, quantize=quantize, fp16=fp16, calibrate=calibrate,
+        min_cosine=min_cosine, min_agreement=min_agreement, text_field=text_field,
     )
     info = load_catalog(registries).info(model_id)
     adapter = get_adapter(info.adapter)

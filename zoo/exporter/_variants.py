@@ -43,6 +43,7 @@ quantizer is written here.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,8 @@ class Variant:
     text_field: str | None = None
 
     def __post_init__(self) -> None:
+        if self.calibrate is not None and not isinstance(self.calibrate, str):
+            object.__setattr__(self, "calibrate", os.fspath(self.calibrate))  # a Path names the same dataset
         if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
             raise InvalidOptionError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, not {self.quantize!r}")
         if self.quantize and self.fp16:

@@ -39,6 +39,8 @@ from zoo.fetch._transport import httpx_module
 # Below this, one stream is as fast: a handshake per segment would not pay off.
 RANGE_MIN = 64 * 1024**2
 SEGMENT = 16 * 1024**2
+# Hash behind the download frontier (True) or the assembled file afterwards (False); bench/mirror_throughput.py measures both.
+HASH_IN_ORDER = True
 
 
 class _NoRanges(Exception):
@@ -81,15 +83,15 @@ def fetch_parallel(
     source: str,
     on_bytes: OnBytes | None = None,
     on_retry: OnRetry | None = None,
-    hash_in_order: bool = True,
+    hash_in_order: bool | None = None,
 ) -> FetchResult | None:
     """Downloads ``url`` over ``connections`` parallel ranges into the cache, checked against ``expected``.
 
     Resumes after ``<sha256>.partial``'s bytes, if any. ``expected.size`` must be known.
 
     Args:
-        hash_in_order: Hash behind the download frontier (default); False hashes
-            the assembled file afterwards (kept for the benchmark that compares the two).
+        hash_in_order: Hash behind the download frontier; False hashes the
+            assembled file afterwards (default: :data:`HASH_IN_ORDER`).
 
     Returns:
         The result, or None when the server ignores ``Range``: the bytes that
@@ -103,6 +105,7 @@ def fetch_parallel(
         InsufficientSpaceError: The disk filled up (the prefix is kept).
     """
     httpx = httpx_module()
+    hash_in_order = HASH_IN_ORDER if hash_in_order is None else hash_in_order
     size = expected.size
     if size is None:
         raise ValueError("a parallel download needs the file's size")

@@ -165,22 +165,9 @@ def _derive(catalog: Catalog, pages: dict[str, str], progress: Callable[[dict[st
     """Derives (into the stage cache) the stages of every version whose architecture needs no file; returns the failures."""
     from zoo import _stages
     from zoo._plugins import ADAPTERS
-    from zoo.features import stage_set
+    from zoo.site._stage_table import derivable, derive_each
 
-    todo = []
-    for name in pages:
-        for version in catalog.models[name]["versions"]:
-            info = catalog.info(f"{name}@{version}")
-            spec = ADAPTERS.get(info.adapter)
-            # File-defined architectures (ONNX, Caffe, transformers configs) need their files pulled first.
-            if spec is not None and not spec.file_defined and _stages.cached(info, spec) is None:
-                todo.append(info)
-    failed = []
-    for done, info in enumerate(todo, 1):
-        try:
-            stage_set(info)
-        except Exception as exc:  # noqa: BLE001 - one architecture that does not build (a third-party bug) must not lose the run
-            failed.append((info.id, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:200]))
-        if progress is not None:
-            progress({"event": "progress", "model": "stages", "done": done, "total": len(todo)})
+    infos, _ = derivable(catalog, pages)
+    todo = [info for info in infos if _stages.cached(info, ADAPTERS[info.adapter]) is None]
+    failed = [(info.id, why) for info, found, why in derive_each(todo, progress) if found is None]
     return tuple(failed)

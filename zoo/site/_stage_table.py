@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,42 @@ def lookup(info: Any, path: Path | None = None) -> tuple[list[tuple[str, int, in
     return [(r[0], int(r[1]), int(r[2]), tuple(r[3]) if r[3] else None) for r in rows], dict(data.get("frameworks", {}))
 
 
+def derivable(catalog: Any, names: Any = None) -> tuple[list[Any], int]:
+    """The versions (of ``names``, default all) whose architecture zoo builds without a file, and how many others were skipped.
+
+    File-defined architectures (ONNX, Caffe, transformers configs) need their files pulled first.
+    """
+    from zoo._plugins import ADAPTERS
+
+    found, skipped = [], 0
+    for name in catalog.models if names is None else names:
+        for version in catalog.models[name]["versions"]:
+            info = catalog.info(f"{name}@{version}")
+            spec = ADAPTERS.get(info.adapter)
+            if spec is None or spec.file_defined:
+                skipped += 1
+            else:
+                found.append(info)
+    return found, skipped
+
+
+def derive_each(infos: Sequence[Any], progress: Callable[[dict[str, Any]], None] | None) -> Iterator[tuple[Any, Any, str | None]]:
+    """Derives the stages of each version: ``(info, stage set, None)``, or ``(info, None, why)`` for one that does not build.
+
+    One architecture that does not build (a third-party bug) must not lose the run: its error is kept, in one line.
+    """
+    from zoo.features import stage_set
+
+    for done, info in enumerate(infos, 1):
+        try:
+            yield info, stage_set(info), None
+        except Exception as exc:  # noqa: BLE001 - see above
+            text = str(exc).strip()
+            yield info, None, f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:200]
+        if progress is not None:
+            progress({"event": "progress", "model": "stages", "done": done, "total": len(infos)})
+
+
 def write_table(
     output: str | Path, catalog: Any, *, progress: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
@@ -80,31 +116,19 @@ def write_table(
     from zoo._plugins import ADAPTERS
     from zoo._stages import _installed
     from zoo._version import __version__
-    from zoo.features import stage_set
 
+    infos, skipped = derivable(catalog)
     todo: dict[str, Any] = {}
-    skipped = 0
-    for name, record in catalog.models.items():
-        for version in record["versions"]:
-            info = catalog.info(f"{name}@{version}")
-            spec = ADAPTERS.get(info.adapter)
-            if spec is None or spec.file_defined:
-                skipped += 1
-                continue
-            todo.setdefault(key(info), info)
+    for info in infos:
+        todo.setdefault(key(info), info)
     stages: dict[str, list[Any]] = {}
     failed: dict[str, str] = {}
-    frameworks: set[str] = set()
-    for done, (k, info) in enumerate(sorted(todo.items()), 1):
-        frameworks.update(ADAPTERS[info.adapter].frameworks)
-        try:
-            found = stage_set(info)
-            stages[k] = [[s.name, s.channels, s.stride, list(s.shape) if s.shape else None] for s in found.main]
-        except Exception as exc:  # noqa: BLE001 - one architecture that does not build (a third-party bug) must not lose the run
-            text = str(exc).strip()
-            failed[k] = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:200]
-        if progress is not None:
-            progress({"event": "progress", "model": "stages", "done": done, "total": len(todo)})
+    frameworks = {p for info in todo.values() for p in ADAPTERS[info.adapter].frameworks}
+    for info, found, why in derive_each([todo[k] for k in sorted(todo)], progress):
+        if found is None:
+            failed[key(info)] = why  # type: ignore[assignment]
+        else:
+            stages[key(info)] = [[s.name, s.channels, s.stride, list(s.shape) if s.shape else None] for s in found.main]
     data = {
         "format": TABLE_FORMAT, "zoo": __version__, "frameworks": {p: _installed(p) for p in sorted(frameworks)},
         "stages": stages, "failed": failed,

@@ -133,7 +133,8 @@ def export_classifier(
 
     start = time.perf_counter()
     variant = exporter.Variant(
-        optimize, quantize, fp16, str(calibrate) if calibrate is not None else None, min_cosine, min_agreement, text_field
+        optimize=optimize, quantize=quantize, fp16=fp16, calibrate=calibrate,
+        min_cosine=min_cosine, min_agreement=min_agreement, text_field=text_field,
     )
     if not isinstance(head, Head):
         head = Head.load(head)
