@@ -10,6 +10,8 @@ and raises :class:`~zoo.errors.ChecksumMismatchError`; it never enters ``blobs/`
 from __future__ import annotations
 
 import errno
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,37 @@ def write_all(fh: Any, chunk: bytes) -> None:
 MAX_UNSIZED = 64 * 1024**3
 
 
+# Written bytes are flushed to disk in the background every this many bytes, so the fsync before the
+# blob's rename finds little left to write (it cost 0.25 s per 512 MiB at the end of a pull otherwise).
+FLUSH_EVERY = 64 * 1024**2
+
+
+class Flusher:
+    """``fdatasync`` of a file on a background thread, at most one at a time, while the download goes on."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.pending = 0
+        self.thread: threading.Thread | None = None
+
+    def wrote(self, n: int) -> None:
+        self.pending += n
+        if self.pending >= FLUSH_EVERY and (self.thread is None or not self.thread.is_alive()):
+            self.pending = 0
+            self.thread = threading.Thread(target=self._flush, name="zoo-flush", daemon=True)
+            self.thread.start()
+
+    def _flush(self) -> None:
+        try:
+            os.fdatasync(self.fd)
+        except OSError:
+            pass  # only a head start: the fsync before the rename is the one that counts, and reports
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+
 def write_chunks(
     chunks: Iterable[bytes],
     partial: Path,
@@ -62,21 +95,26 @@ def write_chunks(
     written = 0
     try:
         with open(partial, "ab" if offset else "wb", buffering=0) as fh:
-            for chunk in chunks:
-                if offset + written + len(chunk) > limit:
-                    raise ChecksumMismatchError(
-                        f"{label}: the server sent more than the {limit} bytes the registry pins; "
-                        "stopped and discarded the download. The source has changed or is wrong.",
-                        algorithm="size",
-                        expected=limit,
-                        actual=offset + written + len(chunk),
-                        reason=f"size mismatch (sent more than the {limit} bytes pinned)",
-                    )
-                write_all(fh, chunk)
-                hasher.update(chunk)
-                written += len(chunk)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
+            flusher = Flusher(fh.fileno())
+            try:
+                for chunk in chunks:
+                    if offset + written + len(chunk) > limit:
+                        raise ChecksumMismatchError(
+                            f"{label}: the server sent more than the {limit} bytes the registry pins; "
+                            "stopped and discarded the download. The source has changed or is wrong.",
+                            algorithm="size",
+                            expected=limit,
+                            actual=offset + written + len(chunk),
+                            reason=f"size mismatch (sent more than the {limit} bytes pinned)",
+                        )
+                    write_all(fh, chunk)
+                    hasher.update(chunk)
+                    written += len(chunk)
+                    flusher.wrote(len(chunk))
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+            finally:
+                flusher.wait()  # before the file is closed under it
     except ChecksumMismatchError:
         hasher.close()
         discard(partial)

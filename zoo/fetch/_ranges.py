@@ -31,7 +31,7 @@ from zoo._hashing import CHUNK, Expected
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
 from zoo.fetch._failures import disk_full
-from zoo.fetch._partial import discard, finish
+from zoo.fetch._partial import Flusher, discard, finish
 from zoo.fetch._policy import RETRY_STATUS, OnRetry, Retryable, RetryPolicy, retry_after
 from zoo.fetch._source import FetchResult, OnBytes
 from zoo.fetch._transport import httpx_module
@@ -206,6 +206,7 @@ def fetch_parallel(
 
     threads = [threading.Thread(target=worker, name=f"zoo-range-{i}", daemon=True) for i in range(min(connections, len(segments)))]
     hashes = expected.hashes()
+    flusher = Flusher(fd)
     pos = 0
     try:
         for t in threads:
@@ -220,12 +221,15 @@ def fetch_parallel(
             for h in hashes.values():
                 h.update(block)
             pos += len(block)
+            flusher.wrote(len(block))
         for t in threads:
             t.join()
+        flusher.wait()
     except BaseException:
         stop.set()
         for t in threads:
             t.join()
+        flusher.wait()
         os.close(fd)
         _keep_prefix(work, partial, offset, segments)
         raise
@@ -247,6 +251,8 @@ def fetch_parallel(
             for h in hashes.values():
                 h.update(block)
             pos += len(block)
+            flusher.wrote(len(block))
+        flusher.wait()
     os.close(fd)
     digests = {k: h.hexdigest() for k, h in hashes.items()}
     sha = finish(cache, work, digests, size, expected, label, url)
