@@ -128,8 +128,8 @@ def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 # ---- loopback servers -------------------------------------------------------------
 
-from collections.abc import Iterator  # noqa: E402
 import hashlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 from servers import FileServer, HFServer, make_tls  # noqa: E402
 
@@ -196,3 +196,17 @@ def model_entry(files: list[dict[str, Any]], version: str = "v1", modality: str 
         "default": version,
         "versions": {version: {"adapter": "transformers", "arch": "bert", "license": "apache-2.0", "files": files}},
     }
+
+
+@pytest.fixture
+def two(https_server: FileServer, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """Models 'alpha' (two files) and 'beta' (one file shared with alpha, one of its own) at an https origin (mirror tests)."""
+    shared, a, b = b"S" * ((1 << 20) + 3), b"A" * 1000, b"B" * 2000
+    for name, data in (("shared", shared), ("a", a), ("b", b)):
+        https_server.add(f"/o/{name}", data)
+    alpha = model_entry([file_entry("w.bin", a, {"url": https_server.url("/o/a")}),
+                         file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
+    beta = model_entry([file_entry("w.bin", b, {"url": https_server.url("/o/b")}),
+                        file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
+    reg = write_registry(tmp_path / "reg" / "team.yaml", {"alpha": alpha, "beta": beta})
+    return reg, {"shared": shared, "a": a, "b": b}

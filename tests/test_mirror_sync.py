@@ -5,25 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
-from conftest import file_entry, model_entry, run_zoo, sha256, write_registry
+from conftest import run_zoo, sha256
 
 MIB = 1 << 20
-
-
-@pytest.fixture
-def two(https_server, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:  # noqa: ANN001
-    """Models 'alpha' (two files) and 'beta' (one file shared with alpha, one of its own) at an https origin."""
-    shared, a, b = b"S" * (MIB + 3), b"A" * 1000, b"B" * 2000
-    for name, data in (("shared", shared), ("a", a), ("b", b)):
-        https_server.add(f"/o/{name}", data)
-    alpha = model_entry([file_entry("w.bin", a, {"url": https_server.url("/o/a")}),
-                         file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
-    beta = model_entry([file_entry("w.bin", b, {"url": https_server.url("/o/b")}),
-                        file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
-    reg = write_registry(tmp_path / "reg" / "team.yaml", {"alpha": alpha, "beta": beta})
-    return reg, {"shared": shared, "a": a, "b": b}
 
 
 def _sync(reg: Path, *args: str) -> dict:

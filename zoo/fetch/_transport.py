@@ -153,3 +153,15 @@ def check_scheme(url: str, allow_http: bool, source: str | None = None) -> None:
         source=source,
         reason=f"refused {scheme or 'a URL without a scheme'}: only https (plain http only on this machine or a private network)",
     )
+
+
+def content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """A ``Content-Range: bytes a-b/total`` header as (a, b, total); total None for ``*``; None when unreadable."""
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        span, _, total = value[6:].partition("/")
+        first, _, last = span.partition("-")
+        return int(first), int(last), None if total.strip() == "*" else int(total)
+    except ValueError:
+        return None

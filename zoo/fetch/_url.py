@@ -17,12 +17,18 @@ from typing import Any
 from zoo._hashing import Expected, hash_prefix
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
-from zoo.fetch._failures import check_space
+from zoo.fetch._failures import check_space, http_error
 from zoo.fetch._partial import discard, finish, write_chunks
 from zoo.fetch._policy import RETRY_STATUS, OnRetry, Retryable, RetryPolicy, retry_after
 from zoo.fetch._ranges import RANGE_MIN, fetch_parallel, work_path
 from zoo.fetch._source import Absent, FetchRequest, FetchResult, OnBytes
-from zoo.fetch._transport import check_scheme, httpx_module, is_local_url, make_client
+from zoo.fetch._transport import (
+    check_scheme,
+    content_range,
+    httpx_module,
+    is_local_url,
+    make_client,
+)
 
 
 def fetch_url(
@@ -141,16 +147,10 @@ def fetch_url(
                         discard(partial)  # our partial is no prefix of theirs
                         raise Retryable("HTTP 416 for a resumed range; starting over", 0.0)
                     if status >= 400:
-                        raise DownloadError(
-                            f"{label}: HTTP {status} from {response.url}; "
-                            + ("the file is not there (404)." if status == 404 else "the server refused it."),
-                            url=str(response.url),
-                            status=status,
-                            source=source,
-                            reason=f"not there (HTTP {status})" if status == 404 else f"refused (HTTP {status})",
-                        )
+                        raise http_error(label, str(response.url), status, source)
                     if status == 206:
-                        start = range_start(response.headers.get("content-range"))
+                        span = content_range(response.headers.get("content-range"))
+                        start = span[0] if span is not None else None
                         if start != offset:
                             discard(partial)
                             raise Retryable(f"server answered range start {start}, asked {offset}", 0.0)
@@ -196,16 +196,6 @@ def fetch_url(
         client.event_hooks["request"] = []
         if own_client:
             client.close()
-
-
-def range_start(content_range: str | None) -> int | None:
-    # "bytes 100-199/1000"
-    if not content_range or not content_range.startswith("bytes "):
-        return None
-    try:
-        return int(content_range[6:].split("-", 1)[0])
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
