@@ -25,7 +25,7 @@ from typing import Any
 
 from zoo._hashing import Expected
 from zoo.cache import Cache
-from zoo.errors import ChecksumMismatchError, DownloadError, MissingDependencyError
+from zoo.errors import ChecksumMismatchError, DownloadError, InvalidOptionError, MissingDependencyError
 from zoo.fetch._failures import cannot_reach, check_space
 from zoo.fetch._partial import discard, finish, write_chunks
 from zoo.fetch._policy import Retryable, RetryPolicy
@@ -78,7 +78,7 @@ class S3Location:
 
     def __init__(self, url: str, policy: RetryPolicy | None = None):
         if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
-            raise DownloadError(f"{url} is not an S3 location; write s3://bucket/prefix", url=url, source="mirror", reason="not s3://bucket/prefix")
+            raise InvalidOptionError(f"{url!r} is not an S3 location; write s3://bucket/prefix (in ZOO_MIRROR or as the mirror)")
         self.url = url.rstrip("/")
         self.bucket, _, self.prefix = self.url[5:].partition("/")
         self.policy = policy or RetryPolicy()

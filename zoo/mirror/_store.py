@@ -95,7 +95,7 @@ class FolderStore:
     def read_text(self, rel: str) -> str | None:
         try:
             return (self.root / rel).read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def texts(self, folder: str, suffix: str) -> Iterator[tuple[str, str]]:
