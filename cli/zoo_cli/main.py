@@ -72,8 +72,10 @@ Exit codes: 0 ok, 1 other error, 2 bad input (id, stage, option) or invalid regi
 3 unknown model or version, 4 checksum mismatch, unpinned or unsafe file, 5 download,
 mirror or offline error, 6 export or parity failure, 7 no space left or a lock not released.
 \b
-Environment: ZOO_HOME (cache root), ZOO_REGISTRY (extra registries),
-ZOO_OFFLINE, ZOO_MIRROR, ZOO_SHARED_CACHE (a read-only ZOO_HOME tried first), ZOO_DEBUG (tracebacks and library logs)."""
+Environment: ZOO_HOME (cache root), ZOO_REGISTRY (extra registries), ZOO_OFFLINE,
+ZOO_MIRROR (https URLs, s3://bucket/prefix or folders), ZOO_SHARED_CACHE (a read-only
+ZOO_HOME tried first), ZOO_CONNECTIONS (parallel Range streams for big files),
+ZOO_DEBUG (tracebacks and library logs)."""
 
 _TRUE = {"1", "true", "yes", "on"}
 # Loggers of the libraries zoo drives (huggingface_hub aside: it has its own handler, see _route_library_logs).
