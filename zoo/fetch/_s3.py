@@ -25,7 +25,13 @@ from typing import Any
 
 from zoo._hashing import Expected
 from zoo.cache import Cache
-from zoo.errors import ChecksumMismatchError, DownloadError, InvalidOptionError, MissingDependencyError
+from zoo.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    InvalidOptionError,
+    MissingDependencyError,
+    ZooError,
+)
 from zoo.fetch._failures import cannot_reach, check_space
 from zoo.fetch._partial import discard, finish, write_chunks
 from zoo.fetch._policy import Retryable, RetryPolicy
@@ -168,8 +174,8 @@ class S3Mirror:
             attempt += 1
             try:
                 return _download(location, key, request, attempt)
-            except (DownloadError, ChecksumMismatchError):
-                raise
+            except ZooError:
+                raise  # already zoo's: wrong bytes, a full disk, s3fs missing
             except Exception as exc:  # noqa: BLE001 - s3fs/botocore/aiohttp errors, sorted by classify()
                 failure = classify(exc)
                 if failure.kind == "missing-key":
