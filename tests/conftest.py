@@ -15,6 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "registry"
 
+_FAILED = pytest.StashKey[bool]()
 _OUTCOME: dict[str, str] = {}  # hardening-suite tests: nodeid -> "passed", "failed" or "skipped" so far
 
 
@@ -24,6 +25,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     outcome = yield
     marker = item.get_closest_marker("hardening")
     rep = outcome.get_result()
+    if rep.failed:
+        item.stash[_FAILED] = True  # zoo_env keeps a failed test's ZOO_HOME to look at
     if marker is not None and rep.when == "teardown":
         import hardening
 
@@ -78,8 +81,14 @@ def _shipped_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def zoo_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _shipped_index: Path) -> Path:
-    """Every test gets its own ZOO_HOME (empty but for a copy of the shipped registry's index) and no extra registries."""
+def zoo_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _shipped_index: Path
+) -> Iterator[Path]:
+    """Every test gets its own ZOO_HOME (empty but for a copy of the shipped registry's index) and no extra registries.
+
+    A passed test's ZOO_HOME is removed afterwards: a full run writes ~15 GB of caches there, and pytest's
+    retention policy (``tmp_path_retention_policy``) covers ``tmp_path``, not ``mktemp`` folders.
+    """
     import shutil
 
     home = tmp_path_factory.mktemp("zoo_home")
@@ -91,7 +100,9 @@ def zoo_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     from zoo import registry
 
     registry._CATALOGS.clear()
-    return home
+    yield home
+    if not request.node.stash.get(_FAILED, False):
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def shipped_model(name: str) -> dict[str, Any]:
