@@ -32,7 +32,7 @@ from zoo.errors import (
     MissingDependencyError,
     ZooError,
 )
-from zoo.fetch._failures import cannot_reach, check_space
+from zoo.fetch._failures import cannot_reach, check_space, unreachable
 from zoo.fetch._partial import discard, finish, write_chunks
 from zoo.fetch._policy import Retryable, RetryPolicy
 from zoo.fetch._source import Absent, FetchRequest, FetchResult
@@ -74,7 +74,7 @@ def classify(exc: BaseException) -> S3Failure:
         return S3Failure("denied", 403, code or "403")
     if isinstance(exc, FileNotFoundError) or code in ("NoSuchKey", "404"):
         return S3Failure("missing-key", 404, code)
-    if cannot_reach(exc, "", "", "") is not None:
+    if unreachable(exc) is not None:
         return S3Failure("unreachable")
     return S3Failure("other", status if isinstance(status, int) else None, code)
 
@@ -132,6 +132,9 @@ class S3Location:
 
     def error(self, exc: BaseException, label: str, what: str) -> DownloadError:
         """The DownloadError for a failed S3 call that no retry can cure (see :func:`classify`)."""
+        found = cannot_reach(exc, label, self.endpoint or "https://s3.amazonaws.com", "mirror")
+        if found is not None:
+            return found  # the service cannot be reached at all: the same error as any unreachable host
         failure = classify(exc)
         where = self.url
         if failure.kind == "missing-bucket":
@@ -140,9 +143,6 @@ class S3Location:
         elif failure.kind == "denied":
             reason = f"access denied ({failure.code})"
             hint = "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and the bucket's policy"
-        elif failure.kind == "unreachable":
-            found = cannot_reach(exc, label, self.endpoint or "https://s3.amazonaws.com", "mirror")
-            return found if found is not None else DownloadError(str(exc), url=where, source="mirror")
         else:
             reason = f"{what} failed ({failure.code or type(exc).__name__}: {exc})"
             hint = "check the S3 service and try again"

@@ -25,6 +25,7 @@ from zoo.fetch import (
     FetchRequest,
     RetryPolicy,
     make_client,
+    mirror_source,
     origin_source,
     resolve_hub,
     sources_for,
@@ -248,7 +249,7 @@ def _pull_files_in_use(name: str, version: str, files: Sequence[FileInfo], optio
     )
     if options.offline:
         # Offline means no network; a mirror folder on this machine is still fine.
-        folders = [m for m in options.mirrors if "://" not in m]
+        folders = [m for m in options.mirrors if mirror_source(m).local]
         missing = [f for f in missing if not _in_folder_mirror(f, cache, folders) and not (shared and shared.has_file(f))]
     if missing and options.offline:
         listing = ", ".join(f"{f.path} ({f.size or 'unknown'} bytes)" for f in missing)
