@@ -61,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import yaml
+from _payload import payload_registry
 from nginx import Nginx, available
 
 MIB = 1024 * 1024
@@ -94,32 +94,6 @@ def _sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
-
-def _registry(path: Path, files: dict[str, tuple[int, str]]) -> Path:
-    """A registry of one model per entry of ``files`` ({model: (size, sha256)}), one file each.
-
-    The origin URL is on ``.invalid`` (never resolves): a pull that does not come from the mirror fails.
-    """
-    models = {}
-    for name, (size, sha) in files.items():
-        models[name] = {
-            "task": "feature-extraction",
-            "modality": "text",
-            "architecture": "benchmark payload",
-            "paper": {"title": "none", "url": "https://example.org/"},
-            "default": "v1",
-            "versions": {
-                "v1": {
-                    "adapter": "onnx",
-                    "arch": "none",
-                    "license": "none",
-                    "files": [{"path": "blob.bin", "size": size, "sha256": sha, "source": {"url": f"https://origin.invalid/{name}/blob.bin"}}],
-                }
-            },
-        }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"schema_version": 1, "models": models}))
-    return path
 
 
 def _import_zoo(attempts: int = 5):
@@ -228,7 +202,7 @@ def _single(args: argparse.Namespace, tmp: Path, server: Nginx, mirror: Path) ->
     sha = _serve(mirror, size)
     tiny = _serve(mirror, 4096)
     url = f"{server.url}/sha256/{sha}"
-    registry = _registry(tmp / "reg" / "single.yaml", {"bench-single": (size, sha), "bench-tiny": (4096, tiny)})
+    registry = payload_registry(tmp / "reg" / "single.yaml", {"bench-single": (size, sha), "bench-tiny": (4096, tiny)})
     zoo, _ = _import_zoo()
     has_connections = "connections" in inspect.signature(zoo.pull).parameters
     out = tmp / "curl.out"
@@ -401,7 +375,7 @@ def _many(args: argparse.Namespace, tmp: Path, server: Nginx, mirror: Path) -> d
     files = {}
     for i, size in enumerate(sizes):
         files[f"bench-node-{i}"] = (size, _serve(mirror, size))
-    registry = _registry(tmp / "reg" / "nodes.yaml", files)
+    registry = payload_registry(tmp / "reg" / "nodes.yaml", files)
     urls = [f"{server.url}/sha256/{sha}" for _, sha in files.values()]
     total = NODES * sum(sizes)
     subprocess.run(["curl", "-s", "-f", "--cacert", str(server.ca)] + [a for u in urls for a in (u, "-o", "/dev/null")], check=True)

@@ -29,35 +29,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import FileServer, make_tls  # noqa: E402
 
-import yaml  # noqa: E402
+from _payload import payload_registry  # noqa: E402
 
 GOAL = 0.9
 
-
-def _registry(folder: Path, url: str, size: int, sha: str) -> Path:
-    doc = {
-        "schema_version": 1,
-        "models": {
-            "bench-blob": {
-                "task": "feature-extraction",
-                "modality": "text",
-                "architecture": "benchmark payload",
-                "paper": {"title": "none", "url": "https://example.org/"},
-                "default": "v1",
-                "versions": {
-                    "v1": {
-                        "adapter": "onnx",
-                        "arch": "none",
-                        "license": "none",
-                        "files": [{"path": "blob.bin", "size": size, "sha256": sha, "source": {"url": url}}],
-                    }
-                },
-            }
-        },
-    }
-    path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def _curl(url: str, out: Path, ca: Path | None) -> float:
@@ -108,7 +83,7 @@ def main() -> None:
             plain.add(f"/mirror/sha256/{sha}", data)
             reg_dir = tmp / "reg"
             reg_dir.mkdir()
-            registry = _registry(reg_dir, https.url("/blob.bin"), size, sha)
+            registry = payload_registry(reg_dir / "bench.yaml", {"bench-blob": (size, sha)}, url=lambda _: https.url("/blob.bin"))
             home = tmp / "home"
             rows = []
             for label, url, ca_file, mirror in [

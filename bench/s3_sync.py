@@ -30,24 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import s3  # noqa: E402
-import yaml  # noqa: E402
+from _payload import payload_registry  # noqa: E402
 
 MIB = 1024 * 1024
 
-
-def _registry(path: Path, files: dict[str, tuple[int, str]]) -> Path:
-    models = {}
-    for name, (size, sha) in files.items():
-        models[name] = {
-            "task": "feature-extraction", "modality": "text", "architecture": "benchmark payload",
-            "paper": {"title": "none", "url": "https://example.org/"}, "default": "v1",
-            "versions": {"v1": {"adapter": "onnx", "arch": "none", "license": "none",
-                                "files": [{"path": "blob.bin", "size": size, "sha256": sha,
-                                           "source": {"url": f"https://origin.invalid/{name}"}}]}},
-        }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"schema_version": 1, "models": models}))
-    return path
 
 
 def main() -> int:
@@ -80,7 +66,7 @@ def main() -> int:
                 (src / f"f{i}.bin").write_bytes(data)
                 files[f"bench-s3-{i}"] = (size, hashlib.sha256(data).hexdigest())
                 del data
-            registry = _registry(tmp / "reg" / "bench.yaml", files)
+            registry = payload_registry(tmp / "reg" / "bench.yaml", files)
 
             import s3fs
 
