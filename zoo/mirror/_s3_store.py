@@ -65,10 +65,10 @@ class S3Store:
 
         progress = _Progress()
         self._call(f"uploading sha256/{sha256[:12]}…", fs.put_file, str(src), self.location.path(f"{BLOBS}/{sha256}"),
-                   callback=progress, chunksize=16 * 1024**2)
+                   callback=progress, chunksize=self.location.PART)
 
     def open_blob(self, sha256: str) -> BinaryIO:
-        return self._call("reading", self.location.fs.open, self.location.path(f"{BLOBS}/{sha256}"), "rb", block_size=64 * 1024**2)
+        return self._call("reading", self.location.fs.open, self.location.path(f"{BLOBS}/{sha256}"), "rb", block_size=self.location.READ_BLOCK)
 
     def read_text(self, rel: str) -> str | None:
         fs = self.location.fs
