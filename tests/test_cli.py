@@ -20,7 +20,8 @@ def test_list_table() -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     # A TOP-1 column, since the registry publishes top-1 accuracies (tests/test_query.py: without any, none).
-    assert lines[0].split() == ["NAME", "VERSION", "TASK", "MODALITY", "PARAMS", "TOP-1", "SIZE", "LICENSE", "VERIFIED"]
+    # An MTEB column too: text models publish MTEB(eng, v2) means.
+    assert lines[0].split() == ["NAME", "VERSION", "TASK", "MODALITY", "PARAMS", "TOP-1", "MTEB", "SIZE", "LICENSE", "VERIFIED"]
     row = next(line for line in lines if line.startswith("resnet50 "))
     assert "a1_in1k" in row and "25.6M" in row and "apache-2.0" in row and "80.38" in row
 

@@ -31,6 +31,7 @@ COUNTS = {
     "onnx-zoo": (183, 61),
     "omz": (50, 49),
     "gensim": (12, 12),
+    "mteb": (538, 538),
 }
 TIERS = {
     "timm": {"hub": 1771},
@@ -38,6 +39,7 @@ TIERS = {
     "onnx-zoo": {"sha256": 183},
     "omz": {"sha384": 41, "sha256": 9},
     "gensim": {"weak (md5)": 12},
+    "mteb": {"hub": 538},
 }
 
 
@@ -63,8 +65,8 @@ def _regenerate(tmp_path: Path, sources: tuple[str, ...]) -> None:
 
 
 @needs_manifests
-def test_regenerating_torchvision_onnx_omz_gensim_gives_the_committed_bytes(tmp_path: Path) -> None:
-    _regenerate(tmp_path, ("torchvision", "onnx-zoo", "omz", "gensim"))
+def test_regenerating_torchvision_onnx_omz_gensim_mteb_gives_the_committed_bytes(tmp_path: Path) -> None:
+    _regenerate(tmp_path, ("torchvision", "onnx-zoo", "omz", "gensim", "mteb"))
 
 
 @pytest.mark.slow
@@ -113,12 +115,12 @@ def test_every_generated_entry_is_valid() -> None:
 def test_counts_and_tiers_per_source(source: str) -> None:
     from collections import Counter
 
-    from zoo._hashing import version_tier
+    from zoo._hashing import tier_of_version
 
     models = _data(source)["models"]
     versions = [v for m in models.values() for v in m["versions"].values()]
     assert (len(versions), len(models)) == COUNTS[source]
-    assert dict(Counter(version_tier(v["files"]) for v in versions)) == TIERS[source]
+    assert dict(Counter(tier_of_version(v) for v in versions)) == TIERS[source]
 
 
 def test_no_name_alias_or_id_collision() -> None:
@@ -261,6 +263,13 @@ def test_id_collisions_are_registry_errors(tmp_path: Path, ids_a: list[str], ids
         ("face-recognition-resnet100-arcface-onnx", "arcfaceresnet100@opset8"),
         ("Sphereface", "sphereface@omz-caffe"),
         ("glove-twitter-25", "glove-twitter-25@gensim"),
+        ("BAAI/bge-small-en-v1.5", "bge-small-en-v1.5@hf_5c38ec7"),
+        ("baai/BGE-small-en-v1.5", "bge-small-en-v1.5@hf_5c38ec7"),
+        ("intfloat/e5-small-v2", "e5-small-v2@hf_dca8b1a"),
+        ("BAAI/bge-small-en-v1.5@hf_5c38ec7", "bge-small-en-v1.5@hf_5c38ec7"),
+        # The registry family sentence-transformers holds all-minilm-l6-v2: family/name wins, the curated default.
+        ("sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2@hf_1110a24"),
+        ("sentence-transformers/all-MiniLM-L6-v2@hf_8b3219a", "all-minilm-l6-v2@hf_8b3219a"),
     ],
 )
 def test_publisher_ids_resolve(pid: str, expected: str) -> None:
@@ -342,3 +351,98 @@ def test_diff_lists_added_and_removed_versions(tmp_path: Path) -> None:
     r = run_zoo("registry", "diff", str(old), str(new))
     assert r.returncode == 0
     assert "+ glove-twitter-25@gensim" in r.stdout and "- glove-twitter-50@gensim" in r.stdout
+
+
+# ---- MTEB ---------------------------------------------------------------------------------------
+
+
+def _mteb_rows() -> dict[str, dict[str, str]]:
+    with open(MANIFESTS / "mteb" / "mteb-eng-v2-by-model.csv", newline="", encoding="utf-8") as fh:
+        return {r["model"]: r for r in csv.DictReader(fh)}
+
+
+@needs_manifests
+def test_mteb_means_equal_the_manifest_and_say_how_they_were_made() -> None:
+    rows = _mteb_rows()
+    checked = 0
+    for model in _data("mteb")["models"].values():
+        for v in model["versions"].values():
+            row = rows.get(v["ids"][0])
+            metrics = {m["name"]: m for m in v.get("metrics", ())}
+            if row is None:
+                assert not metrics
+                continue
+            # The generator computes the means itself; the manifest's own columns must agree to the cent.
+            if row["mteb_eng_v2_mean"]:
+                assert metrics["mteb"]["value"] == pytest.approx(float(row["mteb_eng_v2_mean"]), abs=0.006)
+                assert metrics["mteb"]["tasks"] == 41
+                assert metrics["mteb_by_type"]["value"] == pytest.approx(float(row["mteb_eng_v2_mean_by_type"]), abs=0.006)
+                checked += 1
+            else:
+                assert "mteb" not in metrics
+            for kind, name in (("Retrieval", "mteb_retrieval"), ("STS", "mteb_sts"), ("Classification", "mteb_classification")):
+                if row[f"type_{kind}"]:
+                    assert metrics[name]["value"] == pytest.approx(float(row[f"type_{kind}"]), abs=0.006)
+                else:
+                    assert name not in metrics
+            for m in metrics.values():
+                assert m["note"].startswith("computed by zoo's generator") and "f4cc6c8b3" in m["source"]
+    assert checked >= 150
+
+
+def test_mteb_entries_are_snapshots_at_the_pinned_commit() -> None:
+    metas = {m["name"]: m for m in json.loads((MANIFESTS / "mteb" / "model_metas.json").read_text())["models"]} if MANIFESTS.is_dir() else {}
+    info = zoo.info("bge-small-en-v1.5")
+    assert info.snapshot is not None and info.snapshot.repo == "BAAI/bge-small-en-v1.5"
+    assert info.snapshot.revision == "5c38ec7c405ec4b44b94cc5a9bb96e735b38267a"
+    assert info.files == () and info.size_estimated and info.size == info.params * 4 == 133_600_000
+    assert info.verification == "hub" and info.source == "mteb" and info.arch == "auto" and info.embed_dim == 384
+    assert info.task == "sentence-embedding" and info.modality == "text" and info.input.max_length == 512
+    if metas:
+        assert metas["BAAI/bge-small-en-v1.5"]["revision"] == info.snapshot.revision
+        assert metas["BAAI/bge-small-en-v1.5"]["n_parameters"] == info.params
+
+
+def test_mteb_remote_code_models_are_marked_and_hidden_unless_asked() -> None:
+    facts = json.loads((SHIPPED / "facts" / "mteb-remote-code.json").read_text())["remote_code"]
+    assert "nomic-ai/nomic-embed-text-v1.5" in facts and "BAAI/bge-small-en-v1.5" not in facts
+    info = zoo.info("nomic-ai/nomic-embed-text-v1.5")
+    assert info.requires == ("remote-code",)
+    shown = {m.name for m in zoo.list_models(modality="text", include_remote_code=True)}
+    hidden = {m.name for m in zoo.list_models(modality="text")}
+    assert info.name in shown and info.name not in hidden and "bge-small-en-v1.5" in hidden
+    assert all(not m.requires for m in zoo.list_models(modality="text"))
+    assert info.name in {m.name for m in zoo.search("nomic embed", include_remote_code=True)}
+    assert info.name not in {m.name for m in zoo.search("nomic embed")}
+
+
+def test_text_listing_counts_and_sorting_by_mteb() -> None:
+    every = zoo.list_models(modality="text", include_remote_code=True)
+    pinned = [m for m in every if m.source == "mteb"]
+    assert len(pinned) >= 500 and sum(1 for m in every if m.metric("mteb") is not None) >= 150
+    ranked = zoo.list_models(modality="text", sort="-mteb", max_params="150M")
+    values = [m.metric("mteb") for m in ranked]
+    scored = [v for v in values if v is not None]
+    assert scored == sorted(scored, reverse=True) and len(scored) > 50
+    assert values[: len(scored)] == scored  # unscored versions come last
+    assert all(m.params is not None and m.params <= 150_000_000 for m in ranked)
+    best = zoo.list_models(min_mteb=65)
+    assert best and all(m.metric("mteb") >= 65 for m in best)
+    # The estimate counts as a size: --max-size works for snapshot versions.
+    small = zoo.list_models(modality="text", max_size="200MB", source="mteb")
+    assert small and all(m.size_estimated and m.size <= 200_000_000 for m in small)
+
+
+def test_cli_lists_mteb_and_marks_estimated_sizes() -> None:
+    r = run_zoo("list", "--modality", "text", "--sort", "-mteb", "--max-params", "150M", "--limit", "5")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "MTEB" in lines[0].split()
+    assert any("≈" in line for line in lines[1:])
+    r = run_zoo("info", "BAAI/bge-small-en-v1.5")
+    assert r.returncode == 0, r.stderr
+    assert "mteb = 64.3 on mteb-eng-v2, 41 tasks; computed by zoo's generator" in r.stdout
+    assert "≈ 133.6 MB (estimated from the parameter count" in r.stdout
+    assert "snapshot:     BAAI/bge-small-en-v1.5 at commit 5c38ec7c405ec4b44b94cc5a9bb96e735b38267a" in r.stdout
+    r = run_zoo("list", "--include-remote-code", "--search-nothing")
+    assert r.returncode == 2

@@ -28,6 +28,7 @@ __all__ = [
     "STRONG_TIERS",
     "tier",
     "version_tier",
+    "tier_of_version",
 ]
 
 CHUNK = 1024 * 1024
@@ -57,6 +58,14 @@ def version_tier(files: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> st
     weakest = max(found, key=TIERS.index) if found else "sha256"
     legacy = sorted(found & {"md5", "sha1"})
     return f"weak ({', '.join(legacy)})" if legacy else weakest
+
+
+def tier_of_version(version: dict[str, Any]) -> str:
+    """A registry version's tier: :func:`version_tier` of its files; ``hub`` for a snapshot whose files are listed on first pull."""
+    files = version.get("files") or ()
+    if not files and version.get("snapshot"):
+        return "hub"
+    return version_tier(files)
 
 
 def _feed(path: str | os.PathLike[str], h: Any, limit: int | None, on_bytes: Callable[[int], None] | None) -> int:

@@ -56,6 +56,9 @@ __all__ = [
     "Source",
     "PypiSource",
     "WeakHash",
+    "HubSnapshot",
+    "SNAPSHOT_FILES",
+    "REQUIREMENTS",
     "FileSpec",
     "ModelVersion",
     "ModelEntry",
@@ -106,7 +109,8 @@ _PYPI_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 
 _PYPI_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!_-]*$")  # one exact release, no specifiers
 # A publisher's id as its users type it (``resnet50.a1_in1k``, ``ResNet50_Weights.IMAGENET1K_V2``,
 # ``mobilenetv2-7``): matched case-insensitively, so it must parse as a model id once lowercased.
-_PUBLISHER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A Hugging Face repo id (``BAAI/bge-small-en-v1.5``) is a publisher id too: one '/' between owner and name.
+_PUBLISHER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
 def _check_name(value: str) -> str:
@@ -277,7 +281,8 @@ def _check_publisher_id(value: str) -> str:
         raise PydanticCustomError(
             "publisher_id_format",
             "{value} is not a publisher id: use letters, digits, '.', '_' and '-', starting with a letter or "
-            "digit, as the publisher spells it (resnet50.a1_in1k, ResNet50_Weights.IMAGENET1K_V2)",
+            "digit, as the publisher spells it (resnet50.a1_in1k, ResNet50_Weights.IMAGENET1K_V2, or a Hugging "
+            "Face repo id such as BAAI/bge-small-en-v1.5)",
             {"value": repr(value)},
         )
     return value
@@ -350,6 +355,10 @@ class Metric(_Strict):
     dataset: NonEmpty | None = None
     resolution: PositiveInt | None = None
     hardware: NonEmpty | None = None
+    # How a figure was formed when it is not copied as published (a mean computed from per-task scores).
+    note: NonEmpty | None = None
+    # How many tasks a benchmark mean is over (MTEB's 41, or a task type's share of them).
+    tasks: PositiveInt | None = None
 
 
 class InputSpec(_Strict):
@@ -446,6 +455,54 @@ class Source(_Strict):
         return "hf" if self.hf is not None else "pypi" if self.pypi is not None else "url"
 
 
+class HubSnapshot(_Strict):
+    """A Hugging Face repo at one commit whose files the first pull lists (MTEB pins commits, not files).
+
+    The first pull asks the Hub for the files at ``revision`` (its tree API),
+    keeps those a model needs (:data:`SNAPSHOT_FILES`: configs, tokenizer
+    files, sentence-transformers modules, ``*.safetensors``; never pickles or
+    code), checks each LFS file against the sha256 the Hub states and each
+    small file against its git blob id, and records the listing, which later
+    pulls and ``zoo registry lock`` use. ``size_estimate`` is the weights'
+    size estimated from the parameter count (4 bytes each), shown as ``≈``
+    until the listing gives the real sizes.
+    """
+
+    hf: HfRepo
+    revision: Revision
+    size_estimate: PositiveInt | None = None
+
+
+# What a snapshot pull keeps of a repo's files (fnmatch patterns on the path in the repo);
+# anything else, pickles and Python files above all, is never fetched.
+SNAPSHOT_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "*_Pooling/config.json",
+    "*_Normalize/config.json",
+    "*_Dense/config.json",
+    "*_Dense/model.safetensors",
+    "*.safetensors",
+    "model.safetensors.index.json",
+)
+# Requirements a version may state: ``remote-code`` means its config needs the publisher's Python code,
+# which zoo never runs; such versions are listed (hidden by default) and refused on load.
+REQUIREMENTS = ("remote-code",)
+
+
 class WeakHash(_Strict):
     """A publisher's digest other than a full sha256: exactly one of them.
 
@@ -539,11 +596,31 @@ class ModelVersion(_Strict):
     metrics: list[Metric] = []
     input: InputSpec | None = None
     stages: list[Stage] = []
-    files: Annotated[list[FileSpec], Field(min_length=1)]
+    files: list[FileSpec] = []
+    snapshot: HubSnapshot | None = None
     tags: NameList = []
     ids: IdList = []
     task: Literal[TASKS] | None = None  # type: ignore[valid-type]
     weights_layout: Literal[WEIGHTS_LAYOUTS] | None = None  # type: ignore[valid-type]
+    requires: list[Literal[REQUIREMENTS]] = []  # type: ignore[valid-type]
+    # The width of the vectors the model's own pooling gives (text encoders).
+    embed_dim: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check_files(self) -> ModelVersion:
+        if not self.files and self.snapshot is None:
+            raise PydanticCustomError(
+                "files_required",
+                "list the version's files (each with size and sha256 or another digest), or name a Hugging Face "
+                "'snapshot: {{hf: owner/repo, revision: <40 hex>}}' whose files the first pull lists",
+            )
+        if self.files and self.snapshot is not None:
+            raise PydanticCustomError(
+                "snapshot_with_files",
+                "a snapshot version's files come from the Hub's listing at its revision; remove 'files' (or the "
+                "snapshot, and pin every file)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_layout(self) -> ModelVersion:

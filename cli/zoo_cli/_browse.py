@@ -27,12 +27,14 @@ def _metric_text(value: float | None) -> str:
 def _summary_rows(
     models: list[zoo.ModelSummary], *, with_score: bool = False, all_versions: bool = False, sort: str | None = None
 ) -> tuple[list[str], list[list[str]]]:
-    """Table columns and cells; a top-1 column when any row has one, and the sorted-by metric's."""
+    """Table columns and cells; a top-1 (an MTEB) column when any row has one, and the sorted-by metric's."""
     shown = [m for m in models if m.top1 is not None]
+    mteb = [m for m in models if m.metric("mteb") is not None]
     extra = (sort or "").lstrip("+-").lower()
-    extra = extra if extra and extra not in ("top1", "name", "params", "size", "year") else ""
+    extra = extra if extra and extra not in ("top1", "mteb", "name", "params", "size", "year") else ""
     columns = ["name", "version", "task", "modality", "params"]
     columns += ["top-1"] if shown else []
+    columns += ["mteb"] if mteb else []
     columns += [extra] if extra else []
     columns += ["size", "license", "verified"] + (["score"] if with_score else [])
     rows = []
@@ -44,10 +46,14 @@ def _summary_rows(
         row = [m.name, version, m.task, m.modality, _render.human_count(m.params)]
         if shown:
             row.append(_metric_text(m.top1))
+        if mteb:
+            row.append(_metric_text(m.metric("mteb")))
         if extra:
             row.append(_metric_text(m.metric(extra)))
         # '+': some file has no published size (so the total is a lower bound); '-': none has one.
+        # '≈': estimated from the parameter count (a snapshot, whose files are listed on first pull).
         size = _render.human_size(m.size) + ("" if m.size_known else "+") if m.size or m.size_known else "-"
+        size = f"≈ {size}" if m.size_estimated and m.size else size
         row += [size, m.license, m.verification]
         if with_score:
             row.append(f"{m.score:g}")
@@ -129,10 +135,18 @@ def _metric_line(metric: zoo.registry.Metric) -> str:
         text += f" @ {metric.resolution}"
     if metric.hardware:
         text += f", {metric.hardware}"
+    if metric.tasks:
+        text += f", {metric.tasks} tasks"
+    if metric.note:
+        text += f"; {metric.note}"
     return f"{text} ({metric.source})"
 
 
 def _size_text(m: zoo.ModelInfo) -> str:
+    if m.size_estimated:
+        if not m.size:
+            return "unknown until the first pull lists the files (the publisher gives no parameter count)"
+        return f"≈ {_render.human_size(m.size)} (estimated from the parameter count; the first pull lists the files)"
     unknown = sum(1 for f in m.files if not f.size)
     if not unknown:
         return f"{_render.human_size(m.size)} ({m.size:,} bytes in {len(m.files)} files)"
@@ -163,7 +177,7 @@ def _info_text(m: zoo.ModelInfo) -> None:
         ("architecture", m.architecture),
         ("paper", f"{m.paper.title} <{m.paper.url}>" if m.paper else "-"),
         ("aliases", ", ".join(m.aliases) or "-"),
-        ("tags", ", ".join(m.tags) or "-"),
+        ("tags", ", ".join(dict.fromkeys(m.tags + m.version_tags)) or "-"),
         ("ids", ", ".join(m.ids) or "-"),
         ("adapter", f"{m.adapter} ({m.arch})"),
         ("license", m.license),
@@ -171,6 +185,9 @@ def _info_text(m: zoo.ModelInfo) -> None:
         ("source", m.source),
         ("params", f"{m.params:,}" if m.params else "-"),
         ("size", _size_text(m)),
+        *([("snapshot", f"{m.snapshot.repo} at commit {m.snapshot.revision} (files listed on first pull)")] if m.snapshot else []),
+        *([("embed dim", str(m.embed_dim))] if m.embed_dim else []),
+        *([("requires", ", ".join(m.requires) + ": zoo lists this model but never runs its publisher's code")] if m.requires else []),
         ("registry", m.registry_file),
     ]
     if m.description:
@@ -195,6 +212,9 @@ def _info_text(m: zoo.ModelInfo) -> None:
             ["stage", "channels", "stride"],
             [[s.name, str(s.channels), str(s.stride)] for s in m.stages],
         )
+    if m.snapshot is not None and not m.files:
+        echo(f"files: listed on first pull from {m.snapshot.origin} (configs, tokenizer, safetensors; never pickles or code)")
+        return
     echo("files:")
     rows = []
     for f in m.files:

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 # Where a version's metadata comes from (--source); zoo.registry.SOURCES, spelled out so that help needs no import.
-SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "curated")
+SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "mteb", "curated")
 # Rows a table shows on a terminal unless --limit or --all says otherwise.
 SCREENFUL = 50
 
@@ -74,10 +74,16 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-params", help="Only versions with at most this many parameters, e.g. 30M, 1.5G, 500k."),
         click.option("--max-gmacs", type=float, help="Only versions with at most this many GMACs (published)."),
         click.option("--min-top1", type=float, help="Only versions with at least this top-1 accuracy in % (published)."),
+        click.option("--min-mteb", type=float, help="Only text models with at least this MTEB(eng, v2) mean over its 41 tasks."),
+        click.option(
+            "--include-remote-code",
+            is_flag=True,
+            help="Also list models that need their publisher's Python code (zoo lists them but never loads them).",
+        ),
         click.option(
             "--sort",
             metavar="KEY",
-            help="Order by a metric (top1, top5, gmacs, box_map, ...), params, size, name or year; '-top1' for descending. "
+            help="Order by a metric (top1, top5, gmacs, mteb, mteb_retrieval, box_map, ...), params, size, name or year; '-top1' for descending. "
             "Versions without it come last.",
         ),
         click.option("--all-versions", is_flag=True, help="One row per version instead of one per model."),
@@ -108,6 +114,8 @@ def filter_args(kwargs: dict[str, Any], as_json: bool) -> dict[str, Any]:
         "max_params": kwargs["max_params"],
         "max_gmacs": kwargs["max_gmacs"],
         "min_top1": kwargs["min_top1"],
+        "min_mteb": kwargs["min_mteb"],
+        "include_remote_code": kwargs["include_remote_code"],
         "sort": kwargs["sort"],
         "all_versions": kwargs["all_versions"],
         "limit": limit,

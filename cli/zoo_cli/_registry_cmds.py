@@ -95,7 +95,7 @@ def registry_stages(ctx: click.Context, output: str, show_progress: bool | None,
         click.echo(f"  not derived: {k}: {why}", err=True)
 
 
-_GENERATE_SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim")  # zoo.registry.generate.SOURCES
+_GENERATE_SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "mteb")  # zoo.registry.generate.SOURCES
 
 
 @registry_group.command("generate")

@@ -19,6 +19,7 @@ from zoo.registry._load import _INDEX_FORMAT, Part, _build_index, registry_parts
 from zoo.registry._views import (
     DeclaredStage,
     FileInfo,
+    HubSnapshot,
     InputSpec,
     Metric,
     ModelInfo,
@@ -100,6 +101,14 @@ class Catalog:
             # A publisher's own id (resnet50.a1_in1k, mobilenetv2-7, ResNet50_Weights.IMAGENET1K_V2).
             name, _, version = self.ids[mid.name].partition("@")
             return name, version
+        if mid.family is not None and (record is None or record["family"] != mid.family):
+            # A Hugging Face repo id (BAAI/bge-small-en-v1.5[@version]) parses as family/name.
+            target = self.ids.get(f"{mid.family}/{mid.name}")
+            if target is not None:
+                name, _, version = target.partition("@")
+                if mid.version is not None and mid.version not in self.models[name]["versions"]:
+                    raise VersionNotFoundError(name, mid.version, list(self.models[name]["versions"]))
+                return name, mid.version or version
         if record is None or (mid.family is not None and record["family"] != mid.family):
             raise ModelNotFoundError(str(mid), self.suggest(mid.name))
         version = mid.version or record["default"]
@@ -139,10 +148,13 @@ class Catalog:
             metrics=_views(v.get("metrics"), Metric),
             input=InputSpec.of(v.get("input")),
             stages=_views(v.get("stages"), DeclaredStage),
-            files=_views(v["files"], FileInfo),
+            files=_views(v.get("files"), FileInfo),
             verification=_verification(v),
             weights_layout=v.get("weights_layout"),
             ids=tuple(v.get("ids", ())),
+            snapshot=HubSnapshot.of(v.get("snapshot")),
+            requires=tuple(v.get("requires", ())),
+            embed_dim=v.get("embed_dim"),
         )
 
 

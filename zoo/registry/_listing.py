@@ -49,13 +49,13 @@ from typing import Any
 from zoo import _atomic
 
 # Bump when the rows' layout changes.
-_FORMAT = 9
+_FORMAT = 10
 _MAGIC = b"ZOOLIST1"
 _TAG = f"{sys.implementation.cache_tag}-m{marshal.version}"
 _KEEP = 8
 
 # Where a registry version's metadata came from (``--source``); ``curated``: written by hand.
-SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "curated")
+SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "mteb", "curated")
 # Hosts whose files name their publisher, for versions of generated registry files.
 _HOSTS = (
     ("hf:timm/", "timm"),
@@ -69,7 +69,12 @@ _HOSTS = (
 # Model row: one per model.
 M_NAME, M_FAMILY, M_TASK, M_MODALITY, M_ARCH, M_DEFAULT, M_ALIASES, M_TAGS, M_VERSIONS = range(9)
 # Version row: one per version, in the model's M_VERSIONS.
-V_NAME, V_ADAPTER, V_LICENSE, V_PARAMS, V_SIZE, V_SIZE_KNOWN, V_VERIFIED, V_SOURCE, V_METRICS, V_YEAR, V_TAGS, V_TASK = range(12)
+# V_SIZE_ESTIMATED: V_SIZE is a snapshot's estimate (its files are listed on first pull); V_REQUIRES: what the
+# version needs that zoo does not do (``remote-code``).
+(
+    V_NAME, V_ADAPTER, V_LICENSE, V_PARAMS, V_SIZE, V_SIZE_KNOWN, V_VERIFIED, V_SOURCE, V_METRICS, V_YEAR, V_TAGS, V_TASK,
+    V_SIZE_ESTIMATED, V_REQUIRES,
+) = range(14)
 # Search row: one per model row, at the same position; only search reads them.
 S_NAMES, S_WORDS, S_ARCH, S_HAYSTACK, S_VERSION_WORDS = range(5)
 # S_NAMES: ((squashed name or alias, weight), ...); S_WORDS: the words of the model's fields, as
@@ -178,7 +183,8 @@ def word_score(levels: tuple[tuple[int, str], ...], word: str) -> int:
 
 def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], str]:
     """(model row, search row, search text) of one model's record."""
-    from zoo._hashing import version_tier
+    from zoo._hashing import tier_of_version
+    from zoo.registry._views import _size
 
     paper = record.get("paper") or {}
     w = WORD_SCORES
@@ -202,20 +208,23 @@ def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tupl
             )
         )
         files = v["files"]
+        estimated = not files and bool(v.get("snapshot"))
         versions.append(
             (
                 vname,
                 v["adapter"],
                 v["license"],
                 v.get("params"),
-                sum(f.get("size") or 0 for f in files),
-                all(f.get("size") for f in files),
-                version_tier(files),
+                _size(v),
+                all(f.get("size") for f in files) and (not estimated or bool(v["snapshot"].get("size_estimate"))),
+                tier_of_version(v),
                 source_of(v.get("registry_file") or record.get("registry_file", ""), files, v.get("publisher") or record.get("publisher")),
                 _metric_values(v),
                 vpaper.get("year") or paper.get("year"),
                 tuple(v.get("tags", ())),
                 v.get("task") or record["task"],
+                estimated,
+                tuple(v.get("requires", ())),
             )
         )
     model_words = _score_words(

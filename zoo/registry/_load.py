@@ -271,6 +271,8 @@ def _read_part(part: Sequence[Path], issues: list[RegistryIssue]) -> dict[str, d
                 continue
             entry = parsed.models[name]
             record = entry.model_dump(mode="json", exclude_defaults=True)
+            for version in record["versions"].values():
+                version.setdefault("files", [])  # a snapshot version's files are listed on first pull
             record["family"] = path.stem
             record["registry_file"] = str(path)
             models[name] = record

@@ -32,7 +32,9 @@ from zoo.registry._listing import (
     V_METRICS,
     V_NAME,
     V_PARAMS,
+    V_REQUIRES,
     V_SIZE,
+    V_SIZE_ESTIMATED,
     V_SIZE_KNOWN,
     V_SOURCE,
     V_TAGS,
@@ -120,6 +122,8 @@ class _Filters:
         max_params: int | str | None,
         max_gmacs: float | None,
         min_top1: float | None,
+        min_mteb: float | None = None,
+        include_remote_code: bool = False,
     ):
         if source is not None and source not in SOURCES:
             raise InvalidOptionError(f"{source!r} is not a source: use one of {', '.join(SOURCES)}")
@@ -130,12 +134,14 @@ class _Filters:
         # (metric, lowest, highest): a version without the metric never passes.
         self.metrics = [
             (name, low, high)
-            for name, low, high in (("top1", min_top1, None), ("gmacs", None, max_gmacs))
+            for name, low, high in (("top1", min_top1, None), ("gmacs", None, max_gmacs), ("mteb", min_mteb, None))
             if low is not None or high is not None
         ]
+        # Versions that need their publisher's code are listed only when asked for: zoo never loads them.
+        self.hide_remote_code = not include_remote_code
         self.versions_filtered = any(
             x is not None for x in (task, license, adapter, source, self.max_size, self.max_params)
-        ) or bool(self.metrics)
+        ) or bool(self.metrics) or self.hide_remote_code
         self.active = self.versions_filtered or modality is not None or tag is not None
 
     def model(self, m: Row) -> bool:
@@ -148,6 +154,8 @@ class _Filters:
     def version(self, v: Row) -> bool:
         if not self.versions_filtered:
             return True
+        if self.hide_remote_code and v[V_REQUIRES]:
+            return False
         if self.task is not None and v[V_TASK] != self.task:  # a version may have its own task
             return False
         if self.license is not None and v[V_LICENSE].lower() != self.license:
@@ -170,7 +178,7 @@ class _Filters:
 
 _FIXED_KEYS = ("name", "params", "size", "year")
 # Metric names --sort takes even when no version of this registry has them.
-_KNOWN_METRICS = ("top1", "top5", "gmacs", "gflops")
+_KNOWN_METRICS = ("top1", "top5", "gmacs", "gflops", "mteb")
 
 
 def _sort_getter(sort: str, records: Records) -> tuple[str, bool]:
@@ -245,6 +253,8 @@ def _summary(m: Row, v: Row, score: float = 0.0) -> ModelSummary:
             "source": v[V_SOURCE],
             "metrics": tuple(v[V_METRICS].items()),
             "year": v[V_YEAR],
+            "size_estimated": v[V_SIZE_ESTIMATED],
+            "requires": v[V_REQUIRES],
         }
     )
 
@@ -284,6 +294,8 @@ def list_models(
     max_params: int | str | None = None,
     max_gmacs: float | None = None,
     min_top1: float | None = None,
+    min_mteb: float | None = None,
+    include_remote_code: bool = False,
     sort: str | None = None,
     all_versions: bool = False,
     limit: int | None = None,
@@ -303,8 +315,10 @@ def list_models(
         max_size: Most bytes of files (``200MB``, ``1.5GiB``); versions with
             an unpublished file size never pass.
         max_params: Most parameters (``30M``, ``1.5G``, or an int).
-        max_gmacs, min_top1: Bounds on published metrics; a version without
-            the metric never passes.
+        max_gmacs, min_top1, min_mteb: Bounds on published metrics (``mteb``:
+            the MTEB(eng, v2) mean); a version without the metric never passes.
+        include_remote_code: Also list versions that need their publisher's
+            code (``requires: [remote-code]``), which zoo refuses to load.
         sort: ``name``, ``params``, ``size``, ``year`` or a metric name
             (``top1``, ``top5``, ``gmacs``, ``box_map``, ...); ``-`` in front
             for descending. Versions without the key come last.
@@ -321,7 +335,7 @@ def list_models(
         >>> [m.name for m in list_models(modality="text")][:1]
         ['all-minilm-l6-v2']
     """
-    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1)
+    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1, min_mteb, include_remote_code)
     records = _records(load_catalog(registries))
     if not filters.active and not sort and not all_versions and limit is not None:
         # Every model, by name, one page: read only that page's rows (a terminal's screenful of 2,000).
@@ -348,6 +362,7 @@ def list_models(
 # --------------------------------------------------------------------------
 
 _SPLIT_ID = re.compile(r"[.@]")
+_NAME_WORD = re.compile(r"[._-]")
 
 
 def _model_score(token: str, squashed: str, search: tuple[Any, ...]) -> tuple[float, float]:
@@ -415,6 +430,8 @@ def search(
     max_params: int | str | None = None,
     max_gmacs: float | None = None,
     min_top1: float | None = None,
+    min_mteb: float | None = None,
+    include_remote_code: bool = False,
     sort: str | None = None,
     all_versions: bool = False,
     limit: int | None = None,
@@ -438,7 +455,7 @@ def search(
         >>> search("resnet imagenet")[0].architecture.startswith("ResNet")
         True
     """
-    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1)
+    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1, min_mteb, include_remote_code)
     records = _records(load_catalog(registries))
     tokens = [(t, squash(t)) for t in query.lower().split()]
     tokens = [(t, s) for t, s in tokens if s]
@@ -475,7 +492,11 @@ def search(
         else:
             best = max(range(len(versions)), key=lambda i: scores[i])  # the first (the default) on a tie
             hits.append((m, versions[best][0], scores[best]))
-    hits.sort(key=lambda h: -h[2])  # stable: equal scores stay in name order
+    # Equal scores: a name whose first word is the first word typed, then the shorter name (closer to
+    # what was typed: "bert" finds bert-base-uncased before berta and bert-base-parsbert-uncased), then
+    # name order (the sort is stable).
+    first = tokens[0][0] if tokens else None
+    hits.sort(key=lambda h: (-h[2], _NAME_WORD.split(h[0][M_NAME], 1)[0] != first, len(h[0][M_NAME])))
     return _page(_sort(hits, sort, records), limit, offset)
 
 

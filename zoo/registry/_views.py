@@ -23,6 +23,7 @@ __all__ = [
     "PypiMember",
     "Source",
     "FileInfo",
+    "HubSnapshot",
 ]
 
 
@@ -71,12 +72,15 @@ class Metric:
     dataset: str | None = None
     resolution: int | None = None
     hardware: str | None = None
+    note: str | None = None
+    tasks: int | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Metric:
         """The view of a registry ``metrics`` item."""
         return cls(
-            data["name"], data["value"], data["source"], data.get("dataset"), data.get("resolution"), data.get("hardware")
+            data["name"], data["value"], data["source"], data.get("dataset"), data.get("resolution"), data.get("hardware"),
+            data.get("note"), data.get("tasks"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,6 +236,35 @@ class FileInfo:
         return dict(self.record)
 
 
+@dataclass(frozen=True)
+class HubSnapshot:
+    """A Hugging Face repo at one commit whose files the first pull lists (see :class:`zoo.schema.HubSnapshot`).
+
+    Attributes:
+        repo: ``owner/name`` on the Hub.
+        revision: The 40-hex commit.
+        size_estimate: Bytes estimated from the parameter count until the listing gives the real sizes.
+    """
+
+    repo: str
+    revision: str
+    size_estimate: int | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> HubSnapshot | None:
+        """The view of a registry ``snapshot`` mapping (None stays None)."""
+        return None if data is None else cls(data["hf"], data["revision"], data.get("size_estimate"))
+
+    @property
+    def origin(self) -> str:
+        """``hf:<repo>@<commit>`` in short."""
+        return f"hf:{self.repo}@{self.revision[:10]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry's mapping."""
+        return _compact({"hf": self.repo, "revision": self.revision, "size_estimate": self.size_estimate})
+
+
 def _views(items: Any, kind: Any) -> tuple[Any, ...]:
     return tuple(kind.of(item) for item in items or ())
 
@@ -265,6 +298,9 @@ class ModelSummary:
             name (the one at the version's input resolution when there are
             several); see :meth:`metric`.
         year: The year of the version's (else the model's) paper, if known.
+        size_estimated: ``size`` is estimated from the parameter count (a
+            snapshot version, whose files are listed on first pull).
+        requires: What the version needs that zoo does not do (``remote-code``).
     """
 
     name: str
@@ -287,6 +323,8 @@ class ModelSummary:
     source: str = "curated"
     metrics: tuple[tuple[str, float], ...] = ()
     year: int | None = None
+    size_estimated: bool = False
+    requires: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -348,7 +386,10 @@ class ModelInfo:
     ``weights_layout`` names the third-party key layout of the weights file,
     None when it has the architecture's own keys. ``ids`` are the
     publisher's own names for these weights (``resnet50.a1_in1k``), which
-    resolve to this version.
+    resolve to this version. ``snapshot`` is the Hub repo and commit of a
+    version whose files are listed on first pull (``files`` is empty until
+    then, ``size`` the estimate); ``requires`` what it needs that zoo does
+    not do (``remote-code``); ``embed_dim`` the width of its pooled vectors.
     """
 
     name: str
@@ -381,11 +422,19 @@ class ModelInfo:
     verification: str = "sha256"
     weights_layout: str | None = None
     ids: tuple[str, ...] = ()
+    snapshot: HubSnapshot | None = None
+    requires: tuple[str, ...] = ()
+    embed_dim: int | None = None
 
     @property
     def id(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def size_estimated(self) -> bool:
+        """True when :attr:`size` is the snapshot's estimate (its files are listed on first pull)."""
+        return self.snapshot is not None and not self.files
 
     @property
     def source(self) -> str:
@@ -421,8 +470,11 @@ class ModelInfo:
 
 
 def _size(version: dict[str, Any]) -> int:
-    """Bytes of a version's files whose size is known."""
-    return sum(f.get("size") or 0 for f in version["files"])
+    """Bytes of a version's files whose size is known; a snapshot's estimate before its files are listed."""
+    files = version.get("files") or ()
+    if not files and version.get("snapshot"):
+        return version["snapshot"].get("size_estimate") or 0
+    return sum(f.get("size") or 0 for f in files)
 
 
 def _verification(version: dict[str, Any]) -> str:
@@ -431,7 +483,7 @@ def _verification(version: dict[str, Any]) -> str:
 
     tier = known_tier(version)  # computed by version_tier when the listing was written
     if tier is None:
-        from zoo._hashing import version_tier
+        from zoo._hashing import tier_of_version
 
-        tier = version_tier(version["files"])
+        tier = tier_of_version(version)
     return tier

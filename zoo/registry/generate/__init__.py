@@ -9,6 +9,7 @@ and writes one file per source into a folder (``registry/generated/``)::
         ├── gensim.yaml          gensim-data list.json
         ├── omz.yaml             OpenVINO Open Model Zoo model.yml files
         ├── onnx-zoo.yaml        ONNX Model Zoo ONNX_HUB_MANIFEST.json
+        ├── mteb.yaml            MTEB's model metas + MTEB(eng, v2) per-task scores
         ├── timm.yaml            the installed timm + its results/benchmark tables
         └── torchvision.yaml     the installed torchvision
 
@@ -44,7 +45,7 @@ from zoo.registry.generate._diff import Change, RegistryDiff, diff
 
 __all__ = ["FILES", "SOURCES", "Change", "RegistryDiff", "Report", "default_manifests", "diff", "generate"]
 
-SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim")
+SOURCES = ("timm", "torchvision", "onnx-zoo", "omz", "gensim", "mteb")
 FILES = {source: f"{source}.yaml" for source in SOURCES}
 
 
@@ -137,6 +138,10 @@ def _collect(source: str, ctx: Context) -> SourceOutput:
         from zoo.registry.generate import _gensim
 
         return _gensim.collect(ctx)
+    if source == "mteb":
+        from zoo.registry.generate import _mteb
+
+        return _mteb.collect(ctx)
     raise InvalidOptionError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
 
 
@@ -182,7 +187,7 @@ def generate(
         FileNotFoundError: A manifest is missing.
     """
     from zoo import _settings
-    from zoo._hashing import version_tier
+    from zoo._hashing import tier_of_version
     from zoo.registry.generate import _writer
 
     unknown = [s for s in sources if s not in SOURCES]
@@ -211,7 +216,7 @@ def generate(
         report.files[source] = path
         report.models[source] = len(out.models)
         report.versions[source] = out.versions
-        report.tiers[source] = Counter(version_tier(v["files"]) for m in out.models.values() for v in m["versions"].values())
+        report.tiers[source] = Counter(tier_of_version(v) for m in out.models.values() for v in m["versions"].values())
         report.skipped[source] = out.skipped
         report.joined[source] = out.joined
     return report

@@ -39,11 +39,14 @@ VERSION_KEYS = (
     "paper",
     "params",
     "input",
+    "embed_dim",
     "metrics",
+    "snapshot",
     "files",
     "ids",
     "tags",
     "weights_layout",
+    "requires",
 )
 # Keys inside nested mappings, in this order when present (others follow, sorted).
 _FLOW_ORDER = (
