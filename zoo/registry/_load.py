@@ -281,6 +281,8 @@ def _read_part(part: Sequence[Path], issues: list[RegistryIssue]) -> dict[str, d
 
 def _file_key(f: dict[str, Any]) -> tuple[Any, ...]:
     src = f["source"]
+    if src.get("local"):
+        return ("local", f.get("sha256"))
     if "hf" in src:
         return ("hf", src["hf"].lower(), src["file"])
     if "pypi" in src:

