@@ -41,6 +41,7 @@ __all__ = [
     "CaffeFormatError",
     "OnnxFormatError",
     "UnsafeFileError",
+    "FolderImportError",
     "InsufficientSpaceError",
     "LockTimeoutError",
 ]
@@ -499,6 +500,28 @@ class UnsafeFileError(ZooError, ValueError):
         self.target = target
         self.size = size
         self.limit = limit
+        super().__init__(message)
+
+
+class FolderImportError(ZooError, ValueError):
+    """``zoo registry import-folder`` refused a model folder: nothing was hashed into an entry, nothing written.
+
+    Attributes:
+        path: The file (or folder) at fault.
+        reason: One of ``pickle`` (weights zoo would have to unpickle, with no
+            safetensors alternative), ``remote-code`` (``auto_map`` or a custom
+            sentence-transformers module: the model needs its publisher's code),
+            ``python-file`` (a ``*.py`` in the folder), ``symlink`` (a link leading
+            out of the folder), ``layout`` (not a layout zoo recognises),
+            ``malformed`` (a config or safetensors header zoo cannot read),
+            ``too-large`` (a config or header over zoo's limit).
+    """
+
+    REASONS = ("pickle", "remote-code", "python-file", "symlink", "layout", "malformed", "too-large")
+
+    def __init__(self, message: str, *, path: str | None = None, reason: str | None = None):
+        self.path = path
+        self.reason = reason
         super().__init__(message)
 
 

@@ -1,4 +1,4 @@
-"""Maintaining registry files: ``zoo registry validate|generate|diff|import-caffe|lock``."""
+"""Maintaining registry files: ``zoo registry validate|generate|diff|import-caffe|import-folder|lock``."""
 
 from __future__ import annotations
 
@@ -223,3 +223,58 @@ def registry_lock(ctx: click.Context, model_ids: tuple[str, ...], output: str | 
         click.echo(f"wrote {output}: {len(doc['models'])} model(s)")
     else:
         _render.emit_json(doc)
+
+
+@registry_group.command("import-folder")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", required=True, help="The model's registry name (lowercase: my-encoder).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Registry file to write or add to (default: print the YAML).")
+@click.option("--version", "version_name", default="local", show_default=True, help="The version's name.")
+@click.option("--description", help="Free text shown by 'zoo info'.")
+@click.option("--license", "license_", help="The license (default: the model card's README.md frontmatter, else unknown).")
+@click.option("--task", help="The task (default: from the layout: sentence-embedding, feature-extraction, image-classification).")
+@click.option("--paper-url", help="The paper's https URL (with --paper-title).")
+@click.option("--paper-title", help="The paper's title (with --paper-url).")
+@click.option("--mean", help="ONNX image models: per-channel mean, comma-separated (0.485,0.456,0.406).")
+@click.option("--std", help="ONNX image models: per-channel std, comma-separated.")
+@json_option
+def registry_import_folder(
+    path: str, name: str, output: str | None, version_name: str, description: str | None, license_: str | None,
+    task: str | None, paper_url: str | None, paper_title: str | None, mean: str | None, std: str | None, as_json: bool,
+) -> None:
+    """Turn a local model folder (Hugging Face, sentence-transformers, timm, or an ONNX file) into a registry entry.
+
+    Every file is pinned by size and sha256 with no origin (source: {local: true});
+    'zoo cache import DIR' then adopts the bytes. Pickled weights, Python files,
+    remote code and links out of the folder are refused (exit 2).
+    """
+    imported = zoo.registry.import_folder(
+        path, name=name, output=output, version=version_name, description=description, license=license_, task=task,
+        paper_url=paper_url, paper_title=paper_title, mean=_floats(mean, "--mean"), std=_floats(std, "--std"),
+    )
+    if as_json:
+        _render.emit_json(imported.to_dict())
+        return
+    if output is None:
+        import yaml
+
+        click.echo(yaml.safe_dump(imported.document(), sort_keys=False, allow_unicode=True), nl=False)
+    else:
+        files = imported.entry["versions"][imported.version]["files"]
+        click.echo(
+            f"wrote {imported.name}@{imported.version} ({imported.layout}, {len(files)} files pinned by sha256) to "
+            f"{imported.output}; adopt the files with: zoo --registry {imported.output} cache import {imported.folder}"
+        )
+    for rel, why in imported.skipped:
+        click.echo(f"skipped {rel}: {why}", err=True)
+    for note in imported.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give numbers separated by commas (0.485,0.456,0.406)", param_hint=option) from None

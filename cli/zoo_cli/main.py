@@ -53,6 +53,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.StageNotFoundError, 2),
     (errors.StageMismatchError, 2),
     (errors.DatasetError, 2),
+    (errors.FolderImportError, 2),
     (errors.UnsafeFileError, 4),
     (errors.ModelNotFoundError, 3),
     (errors.VersionNotFoundError, 3),

@@ -25,12 +25,14 @@ The package's modules, each one job:
 * ``_catalog``: the JSON index on disk and :class:`Catalog` lookups;
 * ``_listing``: the index derived into rows a cold ``zoo list`` reads fast;
 * ``_query``: :func:`list_models` filters, sorting, paging and :func:`search` ranking;
-* ``_authoring``: reading an entry back as schema objects, adding one to a file.
+* ``_authoring``: reading an entry back as schema objects, adding one to a file;
+* ``_import_folder``: a local model folder (Hugging Face, timm, ONNX) as an entry pinned by sha256.
 """
 
 from zoo.registry._authoring import add_entry, get_entry
 from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401 (_CATALOGS: tests clear it)
 from zoo.registry._compare import Comparison, compare
+from zoo.registry._import_folder import ImportedFolder, import_folder
 from zoo.registry._load import registry_files, validate_paths
 from zoo.registry._query import info, list_models, parse_count, parse_size, search
 from zoo.registry._views import (
@@ -70,4 +72,6 @@ __all__ = [
     "parse_size",
     "parse_count",
     "add_entry",
+    "import_folder",
+    "ImportedFolder",
 ]
