@@ -28,6 +28,8 @@ __all__ = [
     "OfflineError",
     "MirrorError",
     "InvalidOptionError",
+    "UnsupportedModelError",
+    "RemoteCodeError",
     "ExportError",
     "ParityError",
     "AccuracyGateError",
@@ -101,6 +103,39 @@ class InvalidOptionError(ZooError, ValueError):
     The message names the value and says what would be accepted. The CLI
     exits with 2 (bad input) for it, as for a malformed model id.
     """
+
+
+class UnsupportedModelError(InvalidOptionError):
+    """A model zoo cannot run as its publisher defines it; refused before anything runs (the CLI exits 2).
+
+    Raised, for example, for a sentence-transformers folder whose ``modules.json``
+    lists a module zoo does not reproduce (``Dense``, ``LayerNorm``...), since
+    the vectors would silently differ from the publisher's.
+
+    Attributes:
+        model: The model version (``name@version``).
+        reason: A stable code: ``remote-code``, ``sentence-module``, ``sentence-config``.
+        file: The file that says so (``modules.json``, ``config.json``...), when there is one.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, reason: str | None = None, file: str | None = None):
+        self.model = model
+        self.reason = reason
+        self.file = file
+        super().__init__(message)
+
+
+class RemoteCodeError(UnsupportedModelError):
+    """A model needs its publisher's Python code (``auto_map`` in a pinned config, or ``requires: [remote-code]``).
+
+    zoo never runs code that comes with a model (``trust_remote_code`` is
+    always False), so such a model is refused before transformers is imported
+    or anything is downloaded or run. ``reason`` is ``remote-code``; ``file`` is
+    the config that names the code (None when the registry says so).
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, file: str | None = None):
+        super().__init__(message, model=model, reason="remote-code", file=file)
 
 
 class RegistryIssue:

@@ -210,6 +210,9 @@ def _build(
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[Any, Cut, Path | None]:
     """Builds a resolved version cut at ``until``; returns (module, cut, pulled folder or None)."""
+    from zoo.adapters._hf_files import check_requires
+
+    check_requires(info)  # a remote-code model is refused before anything is pulled
     adapter = get_adapter(info.adapter)
     options = {"vocab": vocab} if vocab is not None else {}
     adapter.check_options(info, options)
@@ -318,9 +321,13 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
         raise WeightsError(
             f"{info.id}: the registry pins no tokenizer file for this version, so no verified tokenizer can be built"
         )
+    from zoo.adapters._hf_files import check_remote_code, check_requires
+
+    check_requires(info)  # before anything is pulled
+    folder: Path = pull_info(info, offline=offline)
+    check_remote_code(info, folder)  # before transformers is imported
     from transformers import AutoTokenizer
 
-    folder: Path = pull_info(info, offline=offline)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     if spec.max_length:
         tok.model_max_length = spec.max_length
