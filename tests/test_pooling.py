@@ -15,12 +15,16 @@ def maps() -> np.ndarray:
 
 
 def test_names_and_defaults() -> None:
-    assert POOLS == ("avg", "max", "mean", "cls", "none")
+    assert POOLS == ("avg", "max", "mean", "cls", "none", "mean_sqrt_len", "weightedmean", "lasttoken")
     assert default_pool("vision") == "avg" and default_pool("text") == "mean"
-    for how in POOLS:
+    for how in (*POOLS, "cls+mean", "lasttoken+max+weightedmean"):
         assert check_pool(how) == how
-    with pytest.raises(ValueError, match="unknown pooling 'gem'; use one of avg, max, mean, cls, none"):
+    with pytest.raises(ValueError, match="unknown pooling 'gem'; use one of avg, max, mean, cls, none, mean_sqrt_len, weightedmean, lasttoken"):
         check_pool("gem")
+    with pytest.raises(ValueError, match="only token poolings combine"):
+        check_pool("mean+none")
+    with pytest.raises(ValueError, match="names a pooling twice"):
+        check_pool("mean+mean")
     with pytest.raises(ValueError, match="unknown pooling 'Avg'"):
         pool(np.zeros((1, 2, 3, 3)), "Avg")
 
@@ -105,3 +109,39 @@ def test_pooled_outputs_pass_through() -> None:
         np.testing.assert_array_equal(pool(x, how), x)
     with pytest.raises(ValueError, match="one vector per input"):
         pool(np.zeros(5, np.float32), "avg")
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("prompt_length", [0, 2])
+def test_token_poolings_equal_sentence_transformers(side: str, prompt_length: int) -> None:
+    """Every mode (and several at once) against sentence-transformers' own Pooling module, padded either side."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 7, 6)).astype(np.float32)
+    mask = np.zeros((4, 7), np.int64)
+    for row, n in enumerate([7, 4, 3, 5]):
+        if side == "left":
+            mask[row, 7 - n :] = 1
+        else:
+            mask[row, :n] = 1
+    names = {"mean_sqrt_len": "mean_sqrt_len_tokens"}
+    for how in ["mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken", "cls+max+mean", "lasttoken+weightedmean"]:
+        modes = tuple(names.get(m, m) for m in how.split("+"))
+        st = Pooling(6, pooling_mode=modes if len(modes) > 1 else modes[0], include_prompt=prompt_length == 0)
+        features = {"token_embeddings": torch.from_numpy(x), "attention_mask": torch.from_numpy(mask)}
+        if prompt_length:
+            features["prompt_length"] = prompt_length
+        want = st(features)["sentence_embedding"].numpy()
+        got = pool(x, how, mask, prompt_length=prompt_length)
+        assert got.shape == want.shape == (4, 6 * len(modes))
+        np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6, err_msg=f"{how} {side} prompt {prompt_length}")
+
+
+def test_normalize_is_l2() -> None:
+    from zoo.transfer._pooling import normalize
+
+    out = normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+    assert out.dtype == np.float32

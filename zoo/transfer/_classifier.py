@@ -33,8 +33,11 @@ the graph's ``attention_mask`` input, text models only)::
 
     (N, C, H, W[, T])  avg: ReduceMean(x, spatial axes)   max: ReduceMax   none: Flatten
     (N, T, D)          mean/avg: ReduceSum(x * mask) / Max(ReduceSum(mask), 1e-9)
-                       max: ReduceMax(Where(mask > 0, x, -inf))   cls: Gather(x, 0, axis=1)
-                       none: Flatten (no mask only)
+                       mean_sqrt_len: the same over Sqrt(...)   max: ReduceMax(Where(mask > 0, x, -inf))
+                       cls / lasttoken: ReduceSum(x * one-hot of ArgMax(mask > 0), first or last index)
+                       weightedmean: ReduceSum(x * w) / ReduceSum(w), w = mask * (position + 1 - first)
+                       several joined by '+': Concat(axis=1) in that order;  none: Flatten (no mask only)
+                       (no mask: a mask of ones, ConstantOfShape)
     (N, D)             used as it is
     then               Gemm(pooled, W', b', transB=1) -> Softmax(axis=-1) -> probabilities
 
@@ -66,7 +69,7 @@ from zoo.exporter import DEFAULT_OPSET, ExportResult, Parity
 from zoo.features import _build, cut_for
 from zoo.registry import load_catalog
 from zoo.transfer._head import Head
-from zoo.transfer._pooling import check_pool, pool
+from zoo.transfer._pooling import TOKEN_POOLS, check_pool, pool, pool_modes
 
 __all__ = ["OUTPUT", "export_classifier"]
 
@@ -239,16 +242,17 @@ def _check_width(info: Any, stage: Any, head: Head) -> None:
     shape = tuple(stage.shape or ())
     if head.pool == "none" and info.modality == "text" and len(shape) == 2:
         raise DatasetError(_NO_FLATTEN, field="pool")
-    if head.pool in ("cls", "mean") and len(shape) >= 3:
-        raise DatasetError(_TOKENS_ONLY.format(how=head.pool, rank=len(shape) + 1), field="pool")
+    tokens_only = [mode for mode in pool_modes(head.pool) if mode in TOKEN_POOLS]
+    if tokens_only and len(shape) >= 3:
+        raise DatasetError(_TOKENS_ONLY.format(how=tokens_only[0], rank=len(shape) + 1), field="pool")
     if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
         return  # not measured: the graph and the parity check decide
     if len(shape) == 1:
         width = shape[0]
     elif head.pool == "none":
         width = int(np.prod(shape))
-    else:  # tokens (T, D) give D; maps (C, H, W[, T]) give C, as pool() reads them
-        width = shape[-1] if len(shape) == 2 else shape[0]
+    else:  # tokens (T, D) give D; maps (C, H, W[, T]) give C, as pool() reads them; each pooling combined adds one
+        width = (shape[-1] if len(shape) == 2 else shape[0]) * len(pool_modes(head.pool))
     if width != head.dims:
         raise WeightsError(
             f"The head expects {head.dims} features, but {info.id} at {stage.name} pooled with {head.pool!r} gives "
@@ -340,23 +344,65 @@ def _pool_nodes(b: _Builder, x: str, rank: int, how: str, mask: str | None) -> s
         if mask is not None and rank == 3:
             raise DatasetError(_NO_FLATTEN, field="pool")
         return b.op("Flatten", [x], axis=1)
+    modes = pool_modes(how)
     if rank == 3:
-        if how == "cls":
-            return b.op("Gather", [x, b.const("first", np.array(0, np.int64))], axis=1)
-        if mask is None:  # every token counts
-            return b.axes_op("ReduceMax" if how == "max" else "ReduceMean", x, [1], keepdims=0)
-        m = b.op("Cast", [mask], to=TensorProto.FLOAT)
-        if how == "max":
-            keep = b.axes_op("Unsqueeze", b.op("Greater", [m, b.const("zero", np.array(0.0, np.float32))]), [2])
-            masked = b.op("Where", [keep, x, b.const("neg_inf", np.array(-np.inf, np.float32))])
-            return b.axes_op("ReduceMax", masked, [1], keepdims=0)
-        total = b.axes_op("ReduceSum", b.op("Mul", [x, b.axes_op("Unsqueeze", m, [2])]), [1], keepdims=0)
-        count = b.axes_op("ReduceSum", m, [1], keepdims=1)
-        # The clamp keeps an all-padding row finite, as in pool().
-        return b.op("Div", [total, b.op("Max", [count, b.const("eps", np.array(1e-9, np.float32))])])
-    if how in ("cls", "mean"):
-        raise DatasetError(_TOKENS_ONLY.format(how=how, rank=rank), field="pool")
-    return b.axes_op("ReduceMax" if how == "max" else "ReduceMean", x, list(range(2, rank)), keepdims=0)
+        if mask is None:  # every token counts: a mask of ones shaped like the tokens
+            shape = b.op("Slice", [b.op("Shape", [x]), b.const("start", np.array([0], np.int64)), b.const("end", np.array([2], np.int64))])
+            m = b.op("ConstantOfShape", [shape], value=_tensor(np.array([1.0], np.float32)))
+        else:
+            m = b.op("Cast", [mask], to=TensorProto.FLOAT)
+        parts = [_token_nodes(b, x, mode, m) for mode in modes]
+        return parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=1)
+    tokens_only = [mode for mode in modes if mode in TOKEN_POOLS]
+    if tokens_only:
+        raise DatasetError(_TOKENS_ONLY.format(how=tokens_only[0], rank=rank), field="pool")
+    parts = [b.axes_op("ReduceMax" if mode == "max" else "ReduceMean", x, list(range(2, rank)), keepdims=0) for mode in modes]
+    return parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=1)
+
+
+def _tensor(value: Any) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(value)
+
+
+def _token_nodes(b: _Builder, x: str, mode: str, m: str) -> str:
+    """One token pooling of ``x`` (N, T, D) under the float mask ``m`` (N, T), as :func:`~zoo.transfer._pooling.pool` does it."""
+    from onnx import TensorProto
+
+    zero = b.const("zero", np.array(0.0, np.float32))
+    eps = b.const("eps", np.array(1e-9, np.float32))
+
+    def weighted_sum(weights: str) -> str:  # sum over tokens of x * weights
+        return b.axes_op("ReduceSum", b.op("Mul", [x, b.axes_op("Unsqueeze", weights, [2])]), [1], keepdims=0)
+
+    def positions() -> str:  # 0 .. T-1 as float (1, T)
+        length = b.op("Gather", [b.op("Shape", [x]), b.const("one", np.array(1, np.int64))], axis=0)
+        steps = b.op("Range", [b.const("start", np.array(0, np.int64)), length, b.const("step", np.array(1, np.int64))])
+        return b.axes_op("Unsqueeze", b.op("Cast", [steps], to=TensorProto.FLOAT), [0])
+
+    def pick(index: str) -> str:  # a one-hot (N, T) float of each row's ``index`` (N, 1) int64
+        return b.op("Cast", [b.op("Equal", [positions(), b.op("Cast", [index], to=TensorProto.FLOAT)])], to=TensorProto.FLOAT)
+
+    kept = b.op("Cast", [b.op("Greater", [m, zero])], to=TensorProto.FLOAT)
+    if mode == "cls":  # the first kept token
+        return weighted_sum(pick(b.op("ArgMax", [kept], axis=1, keepdims=1)))
+    if mode == "lasttoken":  # the last kept token (an all-padding row: zeros, as the mask is 0 there)
+        last = b.op("ArgMax", [kept], axis=1, keepdims=1, select_last_index=1)
+        return weighted_sum(b.op("Mul", [pick(last), m]))
+    if mode == "max":
+        keep = b.axes_op("Unsqueeze", b.op("Greater", [m, zero]), [2])
+        masked = b.op("Where", [keep, x, b.const("neg_inf", np.array(-np.inf, np.float32))])
+        return b.axes_op("ReduceMax", masked, [1], keepdims=0)
+    if mode == "weightedmean":  # weights 1, 2, ... from each row's first token
+        first = b.op("Cast", [b.op("ArgMax", [kept], axis=1, keepdims=1)], to=TensorProto.FLOAT)
+        ramp = b.op("Sub", [b.op("Add", [positions(), b.const("one_f", np.array(1.0, np.float32))]), first])
+        weights = b.op("Mul", [m, ramp])
+        total = b.axes_op("ReduceSum", weights, [1], keepdims=1)
+        return b.op("Div", [weighted_sum(weights), b.op("Max", [total, eps])])
+    # mean, avg, mean_sqrt_len; the clamp keeps an all-padding row finite, as in pool().
+    count = b.op("Max", [b.axes_op("ReduceSum", m, [1], keepdims=1), eps])
+    return b.op("Div", [weighted_sum(m), b.op("Sqrt", [count]) if mode == "mean_sqrt_len" else count])
 
 
 # --------------------------------------------------------------------------
