@@ -27,6 +27,7 @@ def test_public_api_is_pinned() -> None:
             "build_site",
             "compare",
             "embed",
+            "encode",
             "export",
             "export_classifier",
             "info",

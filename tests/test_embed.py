@@ -322,7 +322,10 @@ def minilm(zoo_env) -> str:  # noqa: ANN001
 
 
 def _sentence_embeddings(texts: list[str]) -> np.ndarray:
-    """sentence-transformers' rule, one text at a time (no padding): the mean of the last layer's token states."""
+    """sentence-transformers' rule, one text at a time (no padding): the mean of the last layer's token states, L2-normalized.
+
+    all-MiniLM-L6-v2's modules.json ends with Normalize, which zoo follows by default.
+    """
     tok = zoo.tokenizer(MINILM, offline=True)
     model = zoo.load(MINILM, until="encoder.layer.5", offline=True)
     rows = []
@@ -331,7 +334,7 @@ def _sentence_embeddings(texts: list[str]) -> np.ndarray:
         with torch.no_grad():
             states = model(batch["input_ids"], batch["attention_mask"])
         mask = batch["attention_mask"][..., None].float()
-        rows.append(((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9))[0].numpy())
+        rows.append(torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)[0].numpy())
     return np.stack(rows)
 
 

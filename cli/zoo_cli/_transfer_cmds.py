@@ -13,14 +13,17 @@ from zoo_cli._options import json_option, progress_option, registries
 __all__ = ["embed_cmd", "probe_cmd"]
 
 # zoo.transfer's choices, spelled out so that --help needs no import.
-_POOLS = ("avg", "max", "mean", "cls", "none")
+_POOLS = ("avg", "max", "mean", "cls", "none", "mean_sqrt_len", "weightedmean", "lasttoken")
 _RUNTIMES = ("onnx", "torch")
 
 
 def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options every transfer command shares: reading the data and running the model."""
     options = [
-        click.option("--pool", type=click.Choice(_POOLS), help="How a stage's output becomes one vector (default: avg for images, mean for texts)."),
+        click.option(
+            "--pool", type=click.Choice(_POOLS),
+            help="How a stage's output becomes one vector (default: a text model's own sentence-transformers pooling, else avg for images, mean for texts).",
+        ),
         click.option("--runtime", type=click.Choice(_RUNTIMES), default="onnx", show_default=True, help="ONNX Runtime on the exported cut, or torch."),
         click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Inputs per forward pass."),
         click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads (default: the runtime's)."),
@@ -50,6 +53,9 @@ def _run(as_json: bool, show: bool | None, work: Callable[[Any], Any], *, err: b
 @click.option("-o", "--output", required=True, help="A .parquet or .npy file; with --engine ray also a folder or URL (s3://...).")
 @click.option("--until", help="The stage to cut after (see 'zoo stages'; default: the whole feature trunk).")
 @_dataset_options
+@click.option("--prompt", help="Text models: one of the model's named prompts (query, passage...); default: its default prompt, if any.")
+@click.option("--prompt-text", help="Text models: a prompt's text, prepended to every text (wins over --prompt).")
+@click.option("--normalize/--no-normalize", default=None, help="L2-normalize the vectors (default: as the model's sentence-transformers modules say).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Run here, or on Ray Data.")
 @click.option("--address", help="Ray: the cluster to join (auto, or ray://HOST:10001); default: a local one.")
 @click.option("--workers", type=click.IntRange(min=1), help="Ray: actors, each with one model session.")

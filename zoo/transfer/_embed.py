@@ -115,6 +115,8 @@ def metadata(encoder: Encoder, engine: str, skipped: int) -> dict[str, str]:
         "zoo.weights": json.dumps(weights, sort_keys=True),
         "zoo.skipped": str(skipped),
         "zoo.zoo_version": __version__,
+        # A text model's vectors also depend on the prompt and the normalization.
+        **({"zoo.prompt": encoder.prompt, "zoo.normalize": str(encoder.normalize).lower()} if encoder.info.modality == "text" else {}),
     }
 
 
@@ -160,6 +162,9 @@ def _job_key(encoder: Encoder, dataset: Dataset, batch_size: int, shard_size: in
         "weights": sorted(f"{f.path}={cache.recall(f) or ':'.join(f.hash or ())}" for f in encoder.info.files),
         "stages": list(encoder.stages),
         "pool": encoder.pool,
+        "prompt": encoder.prompt,
+        "normalize": encoder.normalize,
+        "sentence": repr(encoder.sentence),
         "runtime": encoder.runtime,
         "onnx": hashlib.sha256(Path(encoder.onnx_path).read_bytes()).hexdigest() if encoder.onnx_path else None,
         "source": dataset.root,
@@ -323,6 +328,9 @@ def embed(
     registries: Sequence[str | os.PathLike[str]] | None = None,
     offline: bool | None = None,
     progress: Progress | None = None,
+    prompt: str | None = None,
+    prompt_text: str | None = None,
+    normalize: bool | None = None,
 ) -> EmbedResult:
     """Embeds a dataset with a model cut after a stage and writes the vectors.
 
@@ -334,8 +342,9 @@ def embed(
             and labels beside it), or with the Ray engine a folder/URL for
             sharded Parquet.
         until: The stage (None: the whole feature trunk).
-        pool: ``avg``, ``max``, ``mean``, ``cls`` or ``none`` (None: ``avg``
-            for images, ``mean`` for texts).
+        pool: ``avg``, ``max``, ``mean``, ``cls``, ``mean_sqrt_len``,
+            ``weightedmean``, ``lasttoken`` or ``none`` (None: a text model's own
+            sentence-transformers pooling, else ``avg`` for images, ``mean`` for texts).
         runtime: ``onnx`` (ONNX Runtime on the exported cut, cached) or ``torch``.
         engine: ``local`` or ``ray`` (Ray Data; ``address`` of a cluster, or a local one).
         batch_size: Inputs per forward pass.
@@ -345,6 +354,10 @@ def embed(
         text_field, label_field, id_field: Fields of a text file.
         registries, offline, progress: As for :func:`zoo.pull`; progress also
             gets ``{"event": "progress", "done", "total", "items_per_s"}``.
+        prompt: Text models: the name of one of the model's prompts (``query``);
+            None: its ``default_prompt_name``, if it has one.
+        prompt_text: Text models: the prompt's text itself, prepended to every text.
+        normalize: L2-normalize the vectors (None: as the model's ``modules.json`` says).
 
     Returns:
         An :class:`EmbedResult`.
@@ -368,7 +381,10 @@ def embed(
     dataset = read_dataset(source, text_field=text_field, label_field=label_field, id_field=id_field)
     # Before the export, which can take minutes: a dataset of the wrong kind fails at once.
     _check_kind(load_catalog(registries).info(model_id), dataset)
-    encoder = encoder_for(model_id, until, pool_=pool, runtime=runtime, threads=threads, registries=registries, offline=offline, progress=progress)
+    encoder = encoder_for(
+        model_id, until, pool_=pool, runtime=runtime, threads=threads, registries=registries, offline=offline, progress=progress,
+        prompt=prompt, prompt_text=prompt_text, normalize=normalize,
+    )
     check_modality(encoder, dataset)
     if engine == "ray":
         from zoo.transfer._ray import embed_ray

@@ -414,7 +414,11 @@ def probe(
             until = None
         else:
             until = [stages] if isinstance(stages, str) else list(stages)
-        encoder = encoder_for(model, until, pool_=pool, runtime=runtime, threads=threads, registries=registries, offline=offline, progress=progress)
+        # sentence=False: a head is exported with the plain pooling only (no normalization, no prompt).
+        encoder = encoder_for(
+            model, until, pool_=pool, runtime=runtime, threads=threads, registries=registries, offline=offline, progress=progress,
+            sentence=False,
+        )
         check_modality(encoder, dataset)
         encoders[encoder.info.id] = encoder
         start = time.perf_counter()
