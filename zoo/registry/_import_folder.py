@@ -33,7 +33,6 @@ layout none of the above.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -41,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo._hashing import hash_file
 from zoo._ids import NAME_PATTERN
 from zoo.errors import FolderImportError, InvalidOptionError, RegistryError
 
@@ -190,6 +188,8 @@ def import_folder(
     notes = built.pop("_notes", [])
     pinned = []
     for rel in sorted(chosen):
+        from zoo._hashing import hash_file  # hashlib: not on the cold path of `zoo list`
+
         sha256, size = hash_file(root / rel)
         pinned.append({"path": rel, "size": size, "sha256": sha256, "source": {"local": True}})
     v: dict[str, Any] = {"adapter": built["adapter"], "arch": built["arch"]}
@@ -311,6 +311,8 @@ def _read_json(path: Path) -> Any:
             path=str(path), reason="too-large",
         )
     try:
+        import json
+
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FolderImportError(f"{path}: not valid JSON ({exc}); fix or remove it", path=str(path), reason="malformed") from None
@@ -350,6 +352,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
             head = f.read(8)
             length = int.from_bytes(head, "little") if len(head) == 8 else -1
             if 2 <= length <= min(_MAX_HEADER, size - 8):
+                import json
+
                 table = json.loads(f.read(length))
             elif length <= _MAX_HEADER:
                 raise ValueError("the header length does not fit the file")
