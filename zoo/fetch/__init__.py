@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from zoo.fetch._folder import FolderSource, fetch_folder
-from zoo.fetch._hf import HfSource, fetch_hf, resolve_hub
+from zoo.fetch._hf import HfSource, HubTreeFile, fetch_hf, list_hub_tree, resolve_hub
 from zoo.fetch._local import LocalOnly
 from zoo.fetch._policy import RetryPolicy
 from zoo.fetch._pypi import PypiSource, fetch_pypi
@@ -66,6 +66,8 @@ __all__ = [
     "fetch_hf",
     "fetch_pypi",
     "fetch_url",
+    "list_hub_tree",
+    "HubTreeFile",
     "is_local_url",
     "make_client",
     "mirror_source",

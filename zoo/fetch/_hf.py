@@ -257,3 +257,75 @@ class HfSource:
     def fetch(self, request: FetchRequest) -> FetchResult:
         revision = self.revision or request.expected.revision
         return fetch_hf(self.repo, revision, self.file, request.cache, request.expected, label=request.label, on_bytes=request.on_bytes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class HubTreeFile:
+    """One file of a Hub repo at a commit, as the Hub's tree API states it.
+
+    Attributes:
+        path: Its path in the repo.
+        size: Bytes.
+        sha256: The LFS sha256 the Hub states (None for a file stored in git itself).
+        blob_id: Its git blob id: ``sha1(b"blob <size>\\0" + bytes)`` for a file in git (an LFS file's is its pointer's).
+    """
+
+    path: str
+    size: int
+    sha256: str | None
+    blob_id: str
+
+
+# A listing bigger than this is not a model repo zoo can use (the largest model repos list a few hundred files).
+MAX_TREE_FILES = 100_000
+
+
+def list_hub_tree(repo: str, revision: str, *, label: str = "") -> list[HubTreeFile]:
+    """Every file of ``repo`` at the 40-hex ``revision``: ``GET /api/models/{repo}/tree/{revision}?recursive=true``.
+
+    huggingface_hub's ``HfApi.list_repo_tree`` asks (pages followed; ``HF_ENDPOINT``
+    and ``HF_TOKEN`` apply). An LFS file's sha256 and every file's git blob id
+    come with the listing, so each file can be checked as it is fetched.
+
+    Raises:
+        DownloadError: The Hub cannot be reached, or has no such repo or commit
+            (``status`` 404), or answers with something that is not a listing.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    label = label or f"{repo}@{revision[:10]}"
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    url = f"{(endpoint or 'https://huggingface.co').rstrip('/')}/api/models/{repo}/tree/{revision}"
+    files: list[HubTreeFile] = []
+    try:
+        for entry in HfApi(endpoint=endpoint).list_repo_tree(repo, recursive=True, revision=revision):
+            if getattr(entry, "size", None) is None or not hasattr(entry, "blob_id"):
+                continue  # a folder
+            lfs = getattr(entry, "lfs", None)
+            sha256 = str(lfs.sha256).lower() if lfs is not None and getattr(lfs, "sha256", None) else None
+            if sha256 is not None and not SHA256_HEX.match(sha256):
+                raise DownloadError(
+                    f"{label}: the Hub's listing gives {entry.path} an LFS sha256 that is not one ({sha256!r})",
+                    url=url, source="hf", reason="a malformed listing",
+                )
+            files.append(HubTreeFile(entry.path, int(entry.size), sha256, str(entry.blob_id).lower()))
+            if len(files) > MAX_TREE_FILES:
+                raise DownloadError(
+                    f"{label}: the Hub lists more than {MAX_TREE_FILES} files at {revision[:10]}; not a model repo zoo can pull",
+                    url=url, source="hf", reason="too many files",
+                )
+    except DownloadError:
+        raise
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise DownloadError(
+            f"{label}: the Hugging Face Hub has no {repo} at commit {revision} ({type(exc).__name__}); check the "
+            "registry entry's snapshot (or HF_ENDPOINT / HF_TOKEN for a private mirror of the Hub)",
+            url=url, status=hub_status(exc) or 404, source="hf", reason=f"no such repo or commit ({type(exc).__name__})",
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
+        raise cannot_reach(exc, label, url, "hf") or DownloadError(
+            f"{label}: listing the files of {repo} at {revision[:10]} on the Hugging Face Hub failed ({exc})",
+            url=url, status=hub_status(exc), source="hf", reason=f"listing the files failed ({exc})",
+        ) from exc
+    return files

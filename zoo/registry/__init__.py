@@ -38,6 +38,7 @@ from zoo.registry._query import info, list_models, parse_count, parse_size, sear
 from zoo.registry._views import (
     DeclaredStage,
     FileInfo,
+    HubSnapshot,
     InputSpec,
     Metric,
     ModelInfo,
@@ -60,6 +61,7 @@ __all__ = [
     "InputSpec",
     "DeclaredStage",
     "FileInfo",
+    "HubSnapshot",
     "Source",
     "PypiMember",
     "load_catalog",

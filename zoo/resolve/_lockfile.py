@@ -15,6 +15,8 @@ from zoo.cache import Cache
 from zoo.errors import RegistryError, RegistryIssue
 from zoo.fetch import RetryPolicy
 from zoo.registry import FileInfo, load_catalog
+from zoo._hashing import GIT_BLOB
+from zoo.resolve._snapshot import files_of, record_pulled
 from zoo.resolve._pull import (
     Progress,
     PullOptions,
@@ -67,16 +69,20 @@ def lock_models(
     models = {}
     for model_id in model_ids:
         info = catalog.info(model_id)
-        unknown = [f for f in info.files if not f.sha256 and not cache.has_file(f)]
+        listed = files_of(info, cache, offline=options.offline)
+        unknown = [f for f in listed if not f.sha256 and not cache.has_file(f)]
         if unknown:
-            pull_files(info.name, info.version, unknown, options)
+            pulled = pull_files(info.name, info.version, unknown, options)
+            if info.snapshot is not None:
+                record_pulled(info, cache, pulled.files)
+                listed = files_of(info, cache, offline=True)  # the record now gives each small file's sha256
         files = []
-        for f in info.files:
+        for f in listed:
             entry = {"path": f.path, "size": f.size, "sha256": f.sha256, "source": f.source.to_dict()}
             if not f.sha256:
                 sha256 = cache.recall(f)
                 entry.update(sha256=sha256, size=cache.blob_path(sha256).stat().st_size)  # type: ignore[arg-type]
-            if f.hash is not None:
+            if f.hash is not None and f.hash[0] != GIT_BLOB:  # a snapshot's git blob id: the sha256 above replaces it
                 entry["hash"] = dict([f.hash])
             pin = cache.hub_pin(f)
             if pin is not None:

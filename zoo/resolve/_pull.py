@@ -16,6 +16,7 @@ from zoo.errors import (
     DownloadError,
     InvalidOptionError,
     OfflineError,
+    RemoteCodeError,
     SourceAttempt,
     UnpinnedFileError,
     UnsafeFileError,
@@ -30,7 +31,8 @@ from zoo.fetch import (
     resolve_hub,
     sources_for,
 )
-from zoo.registry import FileInfo, load_catalog
+from zoo.registry import FileInfo, ModelInfo, load_catalog
+from zoo.resolve._snapshot import files_of, record_pulled
 
 __all__ = ["PullOptions", "PullResult", "Progress", "check_pinned", "pull", "pull_files", "pull_many", "pull_version"]
 
@@ -336,8 +338,44 @@ def pull_many(
     options = PullOptions.of(cache=cache, offline=offline, mirrors=mirrors, policy=policy, connections=connections, progress=progress)
     catalog = load_catalog(registries)
     infos = [catalog.info(model_id) for model_id in model_ids]
-    check_pinned([(info.id, info.files) for info in infos], require_pinned)
-    return [pull_files(info.name, info.version, info.files, options) for info in infos]
+    _refuse_remote_code(infos)
+    # A snapshot's files come from its listing (recorded, or asked of the Hub now): known before any download.
+    _check_snapshots_pinned(infos, require_pinned)
+    files = [files_of(info, options.cache, offline=options.offline) for info in infos]
+    check_pinned([(info.id, f) for info, f in zip(infos, files)], require_pinned)
+    return [_pull_version_files(info, f, options) for info, f in zip(infos, files)]
+
+
+def _pull_version_files(info: ModelInfo, files: Sequence[FileInfo], options: PullOptions) -> PullResult:
+    result = pull_files(info.name, info.version, files, options)
+    if info.snapshot is not None:
+        record_pulled(info, options.cache, result.files)
+    return result
+
+
+def _check_snapshots_pinned(infos: Sequence[ModelInfo], required: bool | None) -> None:
+    """Refuses snapshot versions when pins are required: the registry pins their commit, not their files' sha256.
+
+    What a first pull recorded does not count (as for every file): ``zoo registry lock`` writes the sha256 of
+    each file of the snapshot into a lock file one can review, and ``zoo pull --lock`` pulls exactly that.
+    """
+    if not (_settings.require_pinned() if required is None else required):
+        return
+    for info in infos:
+        if info.snapshot is not None and not info.files:
+            raise UnpinnedFileError(info.id, f"the files of {info.snapshot.repo}@{info.snapshot.revision[:10]}", "hub")
+
+
+def _refuse_remote_code(infos: Sequence[ModelInfo]) -> None:
+    """Refuses, before anything is listed or fetched, versions the registry says need their publisher's code."""
+    for info in infos:
+        if "remote-code" in info.requires:
+            raise RemoteCodeError(
+                f"{info.id}: needs its publisher's Python code (the registry says requires: remote-code), which zoo "
+                "never downloads or runs (trust_remote_code stays off); pick a model that transformers builds on its "
+                "own ('zoo list --modality text' lists only those)",
+                model=info.id,
+            )
 
 
 def pull(
@@ -393,7 +431,7 @@ def pull(
 
 
 def pull_version(
-    info: Any,
+    info: ModelInfo,
     *,
     paths: Sequence[str] | None = None,
     progress: Progress | None = None,
@@ -414,8 +452,10 @@ def pull_version(
         The version's folder (holding at least ``paths``).
     """
     options = PullOptions.of(offline=offline, progress=progress)
-    files = [f for f in info.files if paths is None or f.path in set(paths)]
+    _refuse_remote_code([info])
+    _check_snapshots_pinned([info], require_pinned)
+    files = [f for f in files_of(info, options.cache, offline=options.offline) if paths is None or f.path in set(paths)]
     check_pinned([(f"{info.name}@{info.version}", files)], require_pinned)
-    return pull_files(info.name, info.version, files, options).path
+    return _pull_version_files(info, files, options).path
 
 
