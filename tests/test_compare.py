@@ -52,3 +52,18 @@ def test_cli_compare_table_json_and_exit_codes() -> None:
     assert r.returncode == 2 and "two or more" in r.stderr
     r = run_zoo("compare", "resnet50", "nope-model")
     assert r.returncode == 3 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_text_models_compare_by_mteb_task_type() -> None:
+    result = zoo.compare(["bge-small-en-v1.5", "all-minilm-l6-v2@hf_8b3219a", "e5-small-v2"])
+    rows = {key: values for key, _, values in result.rows}
+    assert "top1" not in rows and "gmacs" not in rows  # no text model has them: no empty rows
+    assert rows["mteb"] == (64.3, 59.03, 61.32)  # mteb-eng-v2-by-model.csv, mteb_eng_v2_mean
+    assert rows["mteb_retrieval"] == (53.86, 42.92, 48.46)
+    assert result.best["mteb"] == (0,) and result.best["mteb_summarization"] == (2,)
+    assert rows["embed_dim"] == (384, 384, 384) and result.estimated == (True, True, True)
+    r = run_zoo("compare", "bge-small-en-v1.5", "e5-small-v2", "all-minilm-l6-v2")
+    assert r.returncode == 0, r.stderr
+    lines = {line.split("  ")[0].strip(): line for line in r.stdout.splitlines()}
+    assert "64.30 *" in lines["MTEB(eng, v2)"] and "≈ 133.6 MB" in lines["size"]
+    assert "embeddings + 6 x encoder.layer.N (384/1)" in lines["stages"]

@@ -374,3 +374,23 @@ def test_screenshots_of_index_chart_and_card(page: Any) -> None:
     for name in ("index.png", "chart.png", "card.png"):
         data = (SHOTS / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
+
+
+@needs_browser
+def test_text_models_chart_mteb_against_parameters_and_cards_show_each_task_type(page: Any, site: tuple[Path, str]) -> None:
+    _open(page)
+    page.check(".facet[data-facet='modality'] input[value='text']")
+    page.select_option("#xaxis", "mteb")
+    page.wait_for_function("() => location.hash.includes('x=mteb')")
+    scored = [m for m in zoo.list_models(modality="text", all_versions=True) if m.metric("mteb") is not None and m.params]
+    page.wait_for_function(f"() => document.querySelectorAll('#chart circle').length === {len(scored)}")
+    assert page.text_content("#yname") == "MTEB(eng, v2) mean" and page.text_content("#xname") == "parameters"
+    point = page.locator("#chart circle[data-id='bge-small-en-v1.5@hf_5c38ec7']")
+    point.dispatch_event("mouseover")  # points crowd at 33M parameters: another may lie over it
+    assert page.text_content("#tip") == "bge-small-en-v1.5@hf_5c38ec7: MTEB(eng, v2) 64.30, 33.4M params"
+    card = (site[0] / "models" / "bge-small-en-v1.5.html").read_text()
+    for name, value in (("mteb", "64.3"), ("mteb_retrieval", "53.86"), ("mteb_sts", "81.28"), ("mteb_by_type", "59.93")):
+        assert re.search(rf"<td>{name}</td><td class=num>{value}</td><td>mteb-eng-v2</td>", card), name
+    assert "Computed by zoo&#x27;s generator from the per-task main scores" in card and "f4cc6c8b3" in card
+    # Versions that need their publisher's code are not in the catalogue (as zoo list leaves them out).
+    assert not (site[0] / "models" / "nomic-embed-text-v1.5.html").exists()

@@ -55,16 +55,22 @@ def catalog_cmd(
         click.echo(f"  stages of {model_id} could not be derived: {why}", err=True)
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, estimated: bool = False) -> str:
     if value is None:
         return "-"
-    if key in ("top1", "top5", "gmacs"):
+    if key in ("top1", "top5", "gmacs") or key.startswith("mteb"):
         return f"{value:.2f}"
     if key == "params":
         return _render.human_count(value)
     if key == "size":
-        return _render.human_size(value)
+        return ("≈ " if estimated else "") + _render.human_size(value)
     if key == "stages":
+        layers = [s for s in value if s[0] != "embeddings"]
+        if len(layers) > 4 and all(s[1:] == layers[0][1:] for s in layers):
+            # A text encoder: every layer alike, so say how many rather than list them.
+            first = layers[0][0].rsplit(".", 1)[0]
+            embeddings = "embeddings + " if len(layers) < len(value) else ""
+            return f"{embeddings}{len(layers)} x {first}.N ({layers[0][1]}/{layers[0][2]})"
         return ", ".join(f"{name} ({channels}/{stride})" for name, channels, stride in value)
     return str(value)
 
@@ -79,7 +85,10 @@ def compare_cmd(ctx: click.Context, model_ids: tuple[str, ...], as_json: bool) -
     \b
     zoo compare resnet50 convnext_tiny efficientnet_b0
     zoo compare resnet50@tv_in1k resnet50@a1_in1k
-    The best top-1/top-5 and the fewest params/GMACs/bytes are marked with *. Stages read name (channels/stride).
+    zoo compare bge-small-en-v1.5 all-minilm-l6-v2@hf_8b3219a e5-small-v2
+    The best top-1/top-5/MTEB and the fewest params/GMACs/bytes are marked with *; text models get MTEB(eng, v2)
+    rows (the mean over its 41 tasks, by task type, each type). Stages read name (channels/stride); '≈' marks a size
+    estimated from the parameter count.
     """
     import zoo
 
@@ -90,5 +99,6 @@ def compare_cmd(ctx: click.Context, model_ids: tuple[str, ...], as_json: bool) -
     rows = []
     for key, label, values in result.rows:
         best = result.best.get(key, ())
-        rows.append([label] + [_cell(key, v) + (" *" if i in best else "") for i, v in enumerate(values)])
+        estimated = result.estimated or (False,) * len(values)
+        rows.append([label] + [_cell(key, v, estimated[i]) + (" *" if i in best else "") for i, v in enumerate(values)])
     _render.table([""] + list(result.ids), rows, upper=False)

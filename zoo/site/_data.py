@@ -38,6 +38,7 @@ from zoo.registry._listing import (
     V_METRICS,
     V_NAME,
     V_PARAMS,
+    V_REQUIRES,
     V_SIZE,
     V_SIZE_KNOWN,
     V_SOURCE,
@@ -51,7 +52,7 @@ from zoo.registry._query import _records
 __all__ = ["FORMAT", "METRICS", "Card", "index_data", "cards", "page_name", "stage_rows", "commands"]
 
 FORMAT = 1  # of the index JSON (its "format" key)
-METRICS = ("top1", "top5", "gmacs")  # the figures the index table and chart use
+METRICS = ("top1", "top5", "gmacs", "mteb")  # the figures the index table and chart use
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -66,7 +67,10 @@ def page_name(name: str, taken: set[str]) -> str:
 
 
 def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the index JSON, model name -> its card page) of every model, in the order ``zoo list`` shows them.
+    """(the index JSON, model name -> its card page) of every model ``zoo list`` shows, in its order.
+
+    Versions that need their publisher's code (``requires: [remote-code]``)
+    are left out, as ``zoo list`` leaves them out.
 
     Each model is ``[name, family, task, modality, architecture, default,
     aliases, tags, page, versions, search]``; each version ``[name, adapter,
@@ -80,6 +84,8 @@ def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, An
     models = []
     for i in range(len(records)):
         m, s = records.row(i), records.search_row(i)
+        if all(v[V_REQUIRES] for v in m[M_VERSIONS]):
+            continue  # needs its publisher's code: zoo never loads it, and zoo list hides it too
         page = pages[m[M_NAME]] = page_name(m[M_NAME], taken)
         versions = [
             [
@@ -88,6 +94,7 @@ def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, An
                 [list(level) for level in words],
             ]
             for v, words in zip(m[M_VERSIONS], s[S_VERSION_WORDS])
+            if not v[V_REQUIRES]
         ]
         search = [[list(n) for n in s[S_NAMES]], [list(level) for level in s[S_WORDS]], s[S_ARCH], s[S_HAYSTACK]]
         models.append([
@@ -115,7 +122,7 @@ def cards(catalog: Catalog, pages: dict[str, str]) -> Iterator[Card]:
     """Every model's card, in the index's order."""
     for name, page in pages.items():
         record = catalog.models[name]
-        infos = tuple(catalog.info(f"{name}@{version}") for version in record["versions"])
+        infos = tuple(i for i in (catalog.info(f"{name}@{version}") for version in record["versions"]) if not i.requires)
         yield Card(name, page, infos, {info.version: stage_rows(info) for info in infos})
 
 

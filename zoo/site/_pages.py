@@ -95,14 +95,14 @@ def index_page(data: dict[str, Any]) -> str:
         '<p id="count" role="status" aria-live="polite"></p>\n</section>\n'
         '<aside class="filters js-only" aria-label="Filters">\n<h2>Filter</h2>\n'
         f'{facets}\n<button type="button" id="clear">Clear filters</button>\n</aside>\n<div class="content">\n'
-        '<section class="chart js-only" aria-label="ImageNet top-1 against cost">\n'
-        '<div class="chart-head"><h2>ImageNet top-1 against <span id="xname">GMACs</span></h2>\n'
-        '<label>x axis <select id="xaxis"><option value="gmacs">GMACs</option><option value="params">Params</option>'
-        "</select></label></div>\n"
+        '<section class="chart js-only" aria-label="ImageNet top-1 or MTEB against cost">\n'
+        '<div class="chart-head"><h2><span id="yname">ImageNet top-1</span> against <span id="xname">GMACs</span></h2>\n'
+        '<label>axes <select id="xaxis"><option value="gmacs">top-1 vs GMACs</option><option value="params">top-1 vs params</option>'
+        '<option value="mteb">MTEB vs params (text)</option></select></label></div>\n'
         '<svg id="chart" role="img" aria-label="ImageNet top-1 accuracy against cost, one point per version" '
         'viewBox="0 0 960 420" preserveAspectRatio="xMidYMid meet"></svg>\n'
         '<div id="tip" class="tip" hidden></div>\n<ul id="legend" aria-label="Families"></ul>\n'
-        '<p class="note">Log scale. One point per version with a published top-1, coloured by architecture family; '
+        '<p class="note">Log scale. One point per version with a published top-1 (or MTEB mean), coloured by architecture family; '
         "the red line is the Pareto front (nothing is both cheaper and more accurate). Click a point for its card.</p>\n"
         "</section>\n"
         '<section class="results" aria-label="Models">\n'
@@ -145,12 +145,14 @@ def _version_section(info: Any, stage_info: tuple[list[tuple[str, int, int, str]
     if info.metrics:
         rows = "".join(
             f"<tr><td>{escape(m.name)}</td><td class=num>{m.value:g}</td><td>{escape(m.dataset or '')}</td>"
-            f"<td class=num>{m.resolution or ''}</td><td>{_link(m.source, _short(m.source))}</td></tr>"
+            f"<td class=num>{m.resolution or m.tasks or ''}</td><td>{_link(m.source, _short(m.source))}</td></tr>"
             for m in info.metrics
         )
+        notes = sorted({m.note for m in info.metrics if m.note})
         parts.append(
             "<h3>Metrics</h3><table class=metrics><thead><tr><th>Metric</th><th>Value</th><th>Dataset</th>"
-            f"<th>Resolution</th><th>Published at</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<th>Resolution / tasks</th><th>Published at</th></tr></thead><tbody>{rows}</tbody></table>"
+            + "".join(f"<p class=note>{escape(n[:1].upper() + n[1:])}.</p>" for n in notes)
         )
     spec = info.input
     if spec is not None:

@@ -114,7 +114,11 @@
       for (var k = 1; k < scores.length; k++) if (scores[k] > scores[best]) best = k;
       hits.push({ m: m, v: versions[best], score: scores[best], versions: versions });
     }
-    hits.sort(function (a, b) { return b.score - a.score; }); // stable: ties keep name order
+    // Ties as zoo search breaks them: a name whose first word is the first word typed, then the shorter name,
+    // then name order (the sort is stable).
+    var first = tokens.length ? tokens[0][0] : null;
+    function own(h) { return h.m[M_NAME].split(/[._-]/, 1)[0] === first ? 0 : 1; }
+    hits.sort(function (a, b) { return b.score - a.score || own(a) - own(b) || a.m[M_NAME].length - b.m[M_NAME].length; });
     return hits;
   }
 
@@ -228,7 +232,7 @@
 
   Index.prototype.readHash = function () {
     var params = new URLSearchParams(location.hash.replace(/^#/, ""));
-    var state = { q: params.get("q") || "", sort: params.get("sort") || "", x: params.get("x") === "params" ? "params" : "gmacs",
+    var state = { q: params.get("q") || "", sort: params.get("sort") || "", x: ["params", "mteb"].indexOf(params.get("x")) !== -1 ? params.get("x") : "gmacs",
                   all: params.get("all") === "1", filters: {} };
     FACETS.forEach(function (key) { var v = params.get(key); if (v) state.filters[key] = v.split(","); });
     this.state = state;
@@ -330,20 +334,23 @@
   };
 
   Index.prototype.drawChart = function (hits) {
-    var x = this.state.x, chart = this.chart, self = this;
+    // x "gmacs" / "params": ImageNet top-1 against cost (vision); "mteb": MTEB(eng, v2) against parameters (text).
+    var x = this.state.x, chart = this.chart, self = this, yKey = x === "mteb" ? "mteb" : "top1";
+    var yName = x === "mteb" ? "MTEB(eng, v2)" : "top-1";
     document.getElementById("xname").textContent = x === "gmacs" ? "GMACs" : "parameters";
+    document.getElementById("yname").textContent = x === "mteb" ? "MTEB(eng, v2) mean" : "ImageNet top-1";
     var points = [];
     hits.forEach(function (h) {
       h.versions.forEach(function (v) {
-        var top1 = v[V_METRICS].top1, cost = x === "gmacs" ? v[V_METRICS].gmacs : v[V_PARAMS];
-        if (top1 !== undefined && cost) points.push({ m: h.m, v: v, x: cost, y: top1 });
+        var score = v[V_METRICS][yKey], cost = x === "gmacs" ? v[V_METRICS].gmacs : v[V_PARAMS];
+        if (score !== undefined && cost) points.push({ m: h.m, v: v, x: cost, y: score });
       });
     });
     chart.textContent = "";
     var W = 960, H = 420, L = 56, R = 16, T = 12, B = 44;
     if (!points.length) {
       var empty = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", "class": "empty" });
-      empty.textContent = "No version here has a published top-1 and " + (x === "gmacs" ? "GMACs" : "parameter count");
+      empty.textContent = "No version here has a published " + yName + " and " + (x === "gmacs" ? "GMACs" : "parameter count");
       chart.appendChild(empty);
       return;
     }
@@ -363,7 +370,7 @@
         axes.appendChild(svg("line", { x1: gx, x2: gx, y1: T, y2: H - B, "class": k === 1 ? "grid major" : "grid" }));
         if (k === 1 || x1 - x0 <= 2) {
           var label = svg("text", { x: gx, y: H - B + 16, "text-anchor": gx > W - R - 20 ? "end" : "middle" });
-          label.textContent = x === "params" ? count(value) : String(+value.toPrecision(3));
+          label.textContent = x !== "gmacs" ? count(value) : String(+value.toPrecision(3));
           axes.appendChild(label);
         }
       });
@@ -378,7 +385,7 @@
     xtitle.textContent = x === "gmacs" ? "GMACs (log)" : "parameters (log)";
     var ytitle = svg("text", { x: 14, y: (T + H - B) / 2, "text-anchor": "middle", "class": "title",
                                transform: "rotate(-90 14 " + (T + H - B) / 2 + ")" });
-    ytitle.textContent = "ImageNet top-1 (%)";
+    ytitle.textContent = x === "mteb" ? "MTEB(eng, v2) mean of 41 tasks" : "ImageNet top-1 (%)";
     axes.appendChild(xtitle);
     axes.appendChild(ytitle);
     chart.appendChild(axes);
@@ -412,7 +419,7 @@
       var id = ev.target.getAttribute && ev.target.getAttribute("data-id");
       if (!id) return;
       var p = points.find(function (q) { return q.m[M_NAME] + "@" + q.v[V_NAME] === id; });
-      self.tip.textContent = id + ": top-1 " + p.y.toFixed(2) + ", " + (x === "gmacs" ? p.x + " GMACs" : count(p.x) + " params");
+      self.tip.textContent = id + ": " + yName + " " + p.y.toFixed(2) + ", " + (x === "gmacs" ? p.x + " GMACs" : count(p.x) + " params");
       var box = chart.getBoundingClientRect(), frame = chart.parentNode.getBoundingClientRect(), scale = box.width / W;
       self.tip.style.left = (box.left - frame.left + ev.target.cx.baseVal.value * scale + 10) + "px";
       self.tip.style.top = (box.top - frame.top + ev.target.cy.baseVal.value * scale - 28) + "px";
