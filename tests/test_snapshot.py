@@ -180,3 +180,46 @@ def test_the_publisher_id_pulls_the_snapshot(snapshot, hf_server) -> None:  # no
     result = [json.loads(line) for line in r.stdout.splitlines() if '"model"' in line and '"files"' in line][-1]
     assert Path(result["path"], "model.safetensors").read_bytes() == WEIGHTS
     assert {f["path"] for f in result["files"]} == set(FILES)
+
+
+# ---- an MTEB-style entry end to end: listed, pulled, embedded as its publisher's files say -------------------
+
+
+@pytest.mark.slow
+def test_a_snapshot_embeds_as_sentence_transformers_does(hf_server, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import numpy as np
+    from sentence_models import ARCHS, build_folder, folder_files
+    from sentence_transformers import SentenceTransformer
+
+    arch = ARCHS["bert"]
+    folder = build_folder(arch, tmp_path / "st", pooling="cls", normalize=True, prompts={"query": "query: "})
+    files = dict(folder_files(folder))
+    hf_server.add_repo("test-org/tiny-bge", COMMIT, {**files, "pytorch_model.bin": b"\x80\x04"},
+                       non_lfs=[p for p in files if not p.endswith(".safetensors")])
+    # As the MTEB generator writes it: repo + commit, arch from config.json, no files, no stages.
+    reg = write_registry(tmp_path / "snap.yaml", {"tiny-bge": _entry("test-org/tiny-bge", input={"max_length": 128})})
+    # Before the pull the architecture is not known: the stage count comes with config.json.
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    r = run_zoo("--registry", str(reg), "stages", "tiny-bge")
+    assert r.returncode != 0 and "config.json" in r.stderr and "zoo pull" in r.stderr and "Traceback" not in r.stderr
+    monkeypatch.delenv("ZOO_OFFLINE")
+    texts = ["A man is playing a guitar.", "Bonds rallied after the central bank spoke.", "Short text."]
+    ours = zoo.encode("test-org/tiny-bge", texts, registries=[reg])
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(texts)
+    assert ours.shape == theirs.shape == (3, 32)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+    assert cosine.min() >= 0.9999
+    query = zoo.encode("tiny-bge", texts, prompt="query", registries=[reg], runtime="torch")
+    np.testing.assert_allclose(query, SentenceTransformer(str(folder), device="cpu").encode(texts, prompt_name="query"), atol=1e-4)
+    # Stages come from the pulled config.json: embeddings + each layer.
+    stages = [s.name for s in zoo.stages("tiny-bge", registries=[reg])]
+    assert stages == ["embeddings", "encoder.layer.0", "encoder.layer.1"]
+    assert not [r for r in hf_server.requests if r.path.endswith("pytorch_model.bin")]
+    # Offline from now on, through the CLI.
+    data = tmp_path / "texts.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "emb.npy"
+    r = run_zoo("--registry", str(reg), "embed", "tiny-bge", str(data), "-o", str(out), env={"ZOO_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.load(out), theirs, atol=1e-4)

@@ -269,6 +269,9 @@ def cache_key(info: Any, spec: Any) -> str:
     }
     if spec.file_defined:
         parts["files"] = sorted(f.sha256 or str(dict([f.hash]) if f.hash else None) for f in info.files)
+    snapshot = getattr(info, "snapshot", None)
+    if snapshot is not None:
+        parts["snapshot"] = [snapshot.repo, snapshot.revision]  # its files (config.json) are pinned by the commit
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

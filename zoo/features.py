@@ -317,7 +317,8 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
     """Returns the model's tokenizer, built from its cached tokenizer files (pulled if needed)."""
     info = load_catalog(registries).info(model_id)
     spec = info.input
-    if spec is None or not spec.tokenizer:
+    # A Hub snapshot's tokenizer files come with its listing, each checked like every file of it.
+    if (spec is None or not spec.tokenizer) and info.snapshot is None:
         raise WeightsError(
             f"{info.id}: the registry pins no tokenizer file for this version, so no verified tokenizer can be built"
         )
@@ -328,7 +329,10 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
     check_remote_code(info, folder)  # before transformers is imported
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
-    if spec.max_length:
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{info.id}: transformers could not build a tokenizer from {folder}: {exc}") from exc
+    if spec is not None and spec.max_length:
         tok.model_max_length = spec.max_length
     return tok

@@ -172,7 +172,12 @@ class TransformersAdapter(TorchAdapter):
 
 
     def stage_files(self, info: Any) -> list[str] | None:
-        """The pinned ``config.json`` is the architecture; without one, ``arch`` + ``arch_args`` are."""
+        """The pinned ``config.json`` is the architecture; without one, ``arch`` + ``arch_args`` are.
+
+        A Hub snapshot (files listed on first pull) always has one: its listing is refused without it.
+        """
+        if info.snapshot is not None and not info.files:
+            return ["config.json"]
         return [f.path for f in info.files if f.path == "config.json"]
 
     def derive_stages(self, info: Any, folder: Path | None) -> StageSet:

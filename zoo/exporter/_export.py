@@ -19,6 +19,7 @@ from zoo.adapters import get_adapter
 from zoo.adapters._base import Cut
 from zoo.adapters._onnx import ort_session
 from zoo.errors import ExportError, InvalidOptionError, ParityError
+from zoo.resolve import known_files
 from zoo.exporter._files import (
     META_PREFIX,
     TWO_GB,
@@ -95,7 +96,7 @@ def _metadata(info: ModelInfo, cut: Cut, exporter: str, opset: int, batch: str |
         "channels": ",".join(str(s.channels) for s in cut.stages),
         "stride": ",".join(str(s.stride) for s in cut.stages),
         "input": json.dumps(info.input.to_dict() if info.input else {}, sort_keys=True),
-        "files": json.dumps({f.path: cache.recall(f) or _pin(f) for f in info.files}, sort_keys=True),
+        "files": json.dumps({f.path: cache.recall(f) or _pin(f) for f in known_files(info, cache)}, sort_keys=True),
         "exporter": exporter,
         "opset": str(opset),
         "batch": str(batch),
@@ -118,6 +119,8 @@ def _cache_key(info: ModelInfo, cut: Cut, opset: int, batch: str | int, exporter
     parts = {
         "vocab": vocab,
         "weights": sorted(_pin(f) for f in info.files),
+        # A Hub snapshot's files are pinned by its commit (and listed on first pull).
+        "snapshot": info.snapshot.to_dict() if info.snapshot is not None else None,
         "model": info.id,
         "stages": list(cut.names),
         "head": cut.head,

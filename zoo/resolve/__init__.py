@@ -43,6 +43,7 @@ from zoo.resolve._lockfile import (
     read_lock,
     write_lock,
 )
+from zoo.resolve._snapshot import known_files
 from zoo.resolve._pull import (
     Progress,
     PullOptions,
@@ -59,6 +60,7 @@ __all__ = [
     "PullOptions",
     "PullResult",
     "import_folder",
+    "known_files",
     "lock_models",
     "pull",
     "pull_files",

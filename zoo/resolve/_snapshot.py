@@ -30,7 +30,7 @@ from zoo.cache import Cache
 from zoo.errors import OfflineError, UnsupportedModelError
 from zoo.registry import FileInfo, HubSnapshot, ModelInfo
 
-__all__ = ["SnapshotListing", "listing", "snapshot_files", "record_pulled", "record_path", "files_of"]
+__all__ = ["SnapshotListing", "files_of", "known_files", "listing", "record_path", "record_pulled", "snapshot_files"]
 
 # A recorded listing larger than this is not one zoo wrote.
 _MAX_RECORD = 16 * 1024 * 1024
@@ -118,7 +118,8 @@ def listing(info: ModelInfo, cache: Cache, *, offline: bool) -> SnapshotListing:
     if offline:
         raise OfflineError(
             f"{info.id}: offline mode (ZOO_OFFLINE) is on and the files of {snapshot.repo} at {snapshot.revision[:10]} "
-            "were never listed in this cache. Pull it once with network access (zoo pull "
+            "were never listed in this cache (its architecture and stage count come with its config.json). Pull it once "
+            "with network access (zoo pull "
             f"{info.id}), or import a folder of its files with 'zoo cache import DIR' after a pull on another machine.",
             reason="offline",
         )
@@ -157,6 +158,15 @@ def snapshot_files(info: ModelInfo, cache: Cache, *, offline: bool) -> tuple[Fil
 def files_of(info: ModelInfo, cache: Cache, *, offline: bool) -> tuple[FileInfo, ...]:
     """A version's files: the registry's, or for a snapshot its listing."""
     return info.files if info.snapshot is None or info.files else snapshot_files(info, cache, offline=offline)
+
+
+def known_files(info: ModelInfo, cache: Cache) -> tuple[FileInfo, ...]:
+    """A version's files as far as this cache knows them without asking anyone: a snapshot's recorded listing
+    (empty before its first pull), else the registry's (what export and embedding keys and metadata name)."""
+    if info.snapshot is None or info.files:
+        return info.files
+    found = _read_record(record_path(cache, info.snapshot), info.snapshot)
+    return found.infos() if found is not None else ()
 
 
 def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[dict[str, Any]]) -> None:

@@ -54,6 +54,7 @@ from zoo._version import __version__
 from zoo.datasets import Dataset, Item, Skipped, read_dataset
 from zoo.errors import DatasetError, InvalidOptionError, LockTimeoutError
 from zoo.registry import ModelInfo, load_catalog
+from zoo.resolve import known_files
 from zoo.transfer._runtime import Encoded, Encoder, encoder_for
 
 __all__ = ["EmbedResult", "embed", "read_embeddings", "ENGINES"]
@@ -105,7 +106,7 @@ def metadata(encoder: Encoder, engine: str, skipped: int) -> dict[str, str]:
     from zoo.cache import Cache
 
     cache = Cache()
-    weights = {f.path: cache.recall(f) or f.sha256 or "" for f in encoder.info.files}
+    weights = {f.path: cache.recall(f) or f.sha256 or "" for f in known_files(encoder.info, cache)}
     return {
         "zoo.model": encoder.info.id,
         "zoo.stage": ",".join(encoder.stages),
@@ -159,7 +160,8 @@ def _job_key(encoder: Encoder, dataset: Dataset, batch_size: int, shard_size: in
     job = {
         "model": encoder.info.id,
         # What the cache knows of each file (a hub-tier file has no pin in the registry): sha256, else the path.
-        "weights": sorted(f"{f.path}={cache.recall(f) or ':'.join(f.hash or ())}" for f in encoder.info.files),
+        "weights": sorted(f"{f.path}={cache.recall(f) or ':'.join(f.hash or ())}" for f in known_files(encoder.info, cache)),
+        "snapshot": encoder.info.snapshot.to_dict() if encoder.info.snapshot is not None else None,
         "stages": list(encoder.stages),
         "pool": encoder.pool,
         "prompt": encoder.prompt,
