@@ -223,3 +223,15 @@ def test_a_snapshot_embeds_as_sentence_transformers_does(hf_server, tmp_path, mo
     r = run_zoo("--registry", str(reg), "embed", "tiny-bge", str(data), "-o", str(out), env={"ZOO_OFFLINE": "1"})
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(np.load(out), theirs, atol=1e-4)
+
+
+def test_info_shows_the_listed_files_and_real_size_once_pulled(snapshot, hf_server) -> None:  # noqa: ANN001
+    before = run_zoo("--registry", str(snapshot), "info", "tiny-embedder")
+    assert "≈ 4.0 kB (estimated from the parameter count" in before.stdout and "files: listed on first pull" in before.stdout
+    zoo.pull("tiny-embedder", registries=[snapshot], policy=FAST)
+    after = run_zoo("--registry", str(snapshot), "info", "tiny-embedder")
+    assert after.returncode == 0, after.stderr
+    total = sum(len(d) for d in FILES.values())
+    assert f"({total:,} bytes in {len(FILES)} files)" in after.stdout and "as the first pull listed them" in after.stdout
+    doc = json.loads(run_zoo("--registry", str(snapshot), "info", "tiny-embedder", "--json").stdout)
+    assert doc["size"] == total and {f["path"] for f in doc["files"]} == set(FILES)

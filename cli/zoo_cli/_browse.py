@@ -215,7 +215,7 @@ def _info_text(m: zoo.ModelInfo) -> None:
     if m.snapshot is not None and not m.files:
         echo(f"files: listed on first pull from {m.snapshot.origin} (configs, tokenizer, safetensors; never pickles or code)")
         return
-    echo("files:")
+    echo("files:" + (f"  (as the first pull listed them at {m.snapshot.origin})" if m.snapshot is not None else ""))
     rows = []
     for f in m.files:
         rows.append([f.path, f"{f.size:,}" if f.size else "unknown", _pin_text(f), f.source.origin])
@@ -265,6 +265,14 @@ def info_cmd(ctx: click.Context, model_id: str, as_json: bool) -> None:
         _onnx_info(model_id, as_json)
         return
     m = zoo.info(model_id, registries=registries(ctx))
+    if m.snapshot is not None and not m.files:
+        import dataclasses
+
+        from zoo.resolve import known_files
+
+        listed = known_files(m, zoo.Cache())  # what its first pull listed, if it was pulled here
+        if listed:
+            m = dataclasses.replace(m, files=listed, size=sum(f.size or 0 for f in listed))
     if as_json:
         _render.emit_json(m.to_dict())
         return
