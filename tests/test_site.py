@@ -111,8 +111,14 @@ def test_the_full_site_has_an_index_a_card_per_model_and_its_assets(site: tuple[
     assert {p.name for p in (folder / "assets").iterdir()} == {"catalog.js", "catalog.css"}
     html = (folder / "index.html").read_text()
     data = json.loads(re.search(r'<script id="zoo-data" type="application/json">(.*?)</script>', html, re.S).group(1))
-    assert [m[0] for m in data["models"]] == [m.name for m in everything]  # zoo list's order
-    assert sum(len(m[9]) for m in data["models"]) == sum(len(m.versions) for m in everything)
+    assert [m["name"] for m in data["models"]] == [m.name for m in everything]  # zoo list's order
+    assert sum(len(m["versions"]) for m in data["models"]) == sum(len(m.versions) for m in everything)
+    # Named fields, from the registry's typed rows (zoo.registry.ModelRow / VersionRow).
+    resnet = next(m for m in data["models"] if m["name"] == "resnet50")
+    assert resnet["page"] == "models/resnet50.html" and set(resnet["search"]) == {"names", "words", "architecture", "haystack"}
+    default = next(v for v in resnet["versions"] if v["name"] == resnet["default"])
+    summary = next(m for m in everything if m.name == "resnet50")
+    assert default["metrics"]["top1"] == summary.top1 and default["verification"] == summary.verification
     # Nothing is loaded from elsewhere (no CDN, no fonts): every script and stylesheet is a file of the site.
     pages = [html, (folder / "models" / "resnet50.html").read_text()]
     loaded = [u for page in pages for u in re.findall(r'<(?:script|img|iframe)[^>]* src="([^"]*)"|<link[^>]* href="([^"]*)"', page) for u in u if u]

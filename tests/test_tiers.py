@@ -180,7 +180,7 @@ def test_hub_first_pull_pins_commit_and_sha256(hf_server, tmp_path, zoo_env, mon
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     result = resolve.pull_many(["timmy"], registries=[reg])[0]
     assert hf_server.requests == []
-    assert result.files[0]["revision"] == REV and result.files[0]["sha256"] == sha256(A)
+    assert result.files[0].revision == REV and result.files[0].sha256 == sha256(A)
     monkeypatch.delenv("ZOO_OFFLINE")
     # The lock records the pinned commit as the revision, and a fresh machine pulls exactly that.
     lock = tmp_path / "zoo.lock"

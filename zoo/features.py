@@ -124,13 +124,8 @@ def registry_versions(paths: Sequence[str | os.PathLike[str]]) -> list[ModelInfo
 
     catalog = load_catalog(paths)
     wanted = {Path(f).resolve() for p in paths for f in registry_files(Path(p))}
-    out = []
-    for name, record in catalog.models.items():
-        for version, v in record["versions"].items():
-            # A version merged under a curated model keeps the file it was defined in.
-            if Path(v.get("registry_file") or record["registry_file"]).resolve() in wanted:
-                out.append(catalog.info(f"{name}@{version}"))
-    return out
+    # A version merged under a curated model keeps the file it was defined in.
+    return [info for info in catalog.versions() if Path(info.registry_file).resolve() in wanted]
 
 
 def check_registry_stages(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, str]]:

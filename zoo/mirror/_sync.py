@@ -128,24 +128,23 @@ def sync(
     touched: set[str] = set()
     for result in results:
         name, version = result.model.split("@")
-        record = catalog.models.get(name)
-        index["models"][result.model] = {f["path"]: f["sha256"] for f in result.files}
+        index["models"][result.model] = {f.path: f.sha256 for f in result.files}
         for f in result.files:
-            index["blobs"][f["sha256"]] = f["size"]
-        if record is None or version not in record["versions"]:
+            index["blobs"][f.sha256] = f.size
+        if result.model not in catalog:
             continue  # a lock's version the registry does not have: blobs only
-        family = snapshot.setdefault(record["family"], {})
-        entry = family.get(name) or {k: v for k, v in record.items() if k not in ("family", "registry_file", "versions")} | {"versions": {}}
-        entry.setdefault("versions", {})[version] = record["versions"][version]
+        family = snapshot.setdefault(catalog.family(name), {})
+        entry = family.get(name) or catalog.entry(name, ())
+        entry.setdefault("versions", {}).update(catalog.entry(name, [version])["versions"])
         if entry.get("default") not in entry["versions"]:
             entry["default"] = version
         family[name] = entry
-        touched.add(record["family"])
+        touched.add(catalog.family(name))
     writes = [BLOBS, "registry", INDEX, *(f"{BLOBS}/{s}" for s in index["blobs"]), *(f"registry/{k}.yaml" for k in touched)]
     store.prepare(writes)
     present = store.blob_sizes()
-    sizes = {f["sha256"]: f["size"] for r in results for f in r.files}
-    wanted = [f["sha256"] for r in results for f in r.files]
+    sizes = {f.sha256: f.size for r in results for f in r.files}
+    wanted = [f.sha256 for r in results for f in r.files]
     todo = [sha for sha in dict.fromkeys(wanted) if present.get(sha) != sizes[sha]]
     kept = len(wanted) - len(todo)
     label = f"mirror {store.where}"

@@ -34,7 +34,7 @@ from zoo.registry._catalog import _CATALOGS, Catalog, load_catalog  # noqa: F401
 from zoo.registry._compare import Comparison, compare
 from zoo.registry._import_folder import ImportedFolder, import_folder
 from zoo.registry._load import registry_files, validate_paths
-from zoo.registry._query import info, list_models, parse_count, parse_size, search
+from zoo.registry._query import info, list_models, parse_count, parse_size, rows, search
 from zoo.registry._views import (
     DeclaredStage,
     FileInfo,
@@ -43,10 +43,13 @@ from zoo.registry._views import (
     Metric,
     ModelInfo,
     ModelList,
+    ModelRow,
     ModelSummary,
     Paper,
     PypiMember,
+    SearchWords,
     Source,
+    VersionRow,
 )
 
 __all__ = [
@@ -76,4 +79,8 @@ __all__ = [
     "add_entry",
     "import_folder",
     "ImportedFolder",
+    "rows",
+    "ModelRow",
+    "VersionRow",
+    "SearchWords",
 ]

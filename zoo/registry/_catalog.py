@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,44 @@ class Catalog:
         if version not in record["versions"]:
             raise VersionNotFoundError(name, version, list(record["versions"]))
         return name, version
+
+    def versions(self, names: Iterable[str] | None = None) -> Iterator[ModelInfo]:
+        """Every version of the given models (default: all), as :class:`ModelInfo` s: models in the
+        catalog's order, each model's versions in registry order."""
+        for name in self.models if names is None else names:
+            for version in self.models[name]["versions"]:
+                yield self.info(f"{name}@{version}")
+
+    def version_ids(self, names: Iterable[str] | None = None) -> Iterator[str]:
+        """``name@version`` of every version of the given models (default: all), without building their views."""
+        for name in self.models if names is None else names:
+            for version in self.models[name]["versions"]:
+                yield f"{name}@{version}"
+
+    def entry(self, name: str, versions: Iterable[str] | None = None) -> dict[str, Any]:
+        """Model ``name`` as a registry file holds it (the schema's mapping), with only ``versions`` if given.
+
+        For writers of registry files (a mirror's registry snapshot); readers use :meth:`info`.
+        """
+        record = self.models[name]
+        out = {k: v for k, v in record.items() if k not in ("family", "registry_file", "versions")}
+        wanted = list(record["versions"]) if versions is None else list(versions)
+        out["versions"] = {
+            v: {k: x for k, x in record["versions"][v].items() if k != "registry_file" and not (k == "files" and not x)}
+            for v in wanted
+        }
+        return out
+
+    def family(self, name: str) -> str:
+        """The registry file stem model ``name`` comes from (``resnet`` for registry/resnet.yaml)."""
+        return self.models[name]["family"]
+
+    def only(self, keep: Callable[[str], bool]) -> Catalog:
+        """The catalog of the models whose registry file ``keep`` accepts (their aliases and publisher ids with them)."""
+        models = {name: m for name, m in self.models.items() if keep(m.get("registry_file", ""))}
+        aliases = {a: n for a, n in self.aliases.items() if n in models}
+        ids = {k: v for k, v in self.ids.items() if v.partition("@")[0] in models}
+        return Catalog(models, aliases, [f for f in self.files if keep(f)], ids)
 
     def info(self, model_id: str | ModelId) -> ModelInfo:
         """Returns the :class:`ModelInfo` of ``model_id`` (default version if none)."""

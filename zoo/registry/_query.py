@@ -23,9 +23,13 @@ from zoo.registry._listing import (
     M_MODALITY,
     M_NAME,
     M_TAGS,
+    M_TASK,
     M_VERSIONS,
+    S_ARCH,
+    S_HAYSTACK,
     S_NAMES,
     S_VERSION_WORDS,
+    S_WORDS,
     SOURCES,
     V_ADAPTER,
     V_LICENSE,
@@ -49,7 +53,7 @@ from zoo.registry._listing import (
     squash,
     word_score,
 )
-from zoo.registry._views import ModelInfo, ModelList, ModelSummary
+from zoo.registry._views import ModelInfo, ModelList, ModelRow, ModelSummary, SearchWords, VersionRow
 
 Row = tuple[Any, ...]
 
@@ -257,6 +261,33 @@ def _summary(m: Row, v: Row, score: float = 0.0) -> ModelSummary:
             "requires": v[V_REQUIRES],
         }
     )
+
+
+def rows(catalog: Catalog) -> list[ModelRow]:
+    """Every model of ``catalog`` as listing reads it (in ``zoo list``'s order), with every version and its search words.
+
+    What a page that lists and searches the registry itself needs (the catalogue site ranks
+    queries with these words exactly as :func:`search` does).
+    """
+    records = _records(catalog)
+    out = []
+    for i in range(len(records)):
+        m, s = records.row(i), records.search_row(i)
+        versions = tuple(
+            VersionRow(
+                v[V_NAME], v[V_ADAPTER], v[V_LICENSE], v[V_PARAMS], v[V_SIZE], v[V_SIZE_KNOWN], v[V_SIZE_ESTIMATED],
+                v[V_VERIFIED], v[V_SOURCE], tuple(v[V_METRICS].items()), v[V_YEAR], v[V_TASK], tuple(v[V_TAGS]),
+                tuple(v[V_REQUIRES]), tuple(tuple(w) for w in words),
+            )
+            for v, words in zip(m[M_VERSIONS], s[S_VERSION_WORDS])
+        )
+        search = SearchWords(
+            tuple(tuple(n) for n in s[S_NAMES]), tuple(tuple(w) for w in s[S_WORDS]), s[S_ARCH], s[S_HAYSTACK]
+        )
+        out.append(
+            ModelRow(m[M_NAME], m[M_FAMILY], m[M_TASK], m[M_MODALITY], m[M_ARCH], m[M_DEFAULT], tuple(m[M_ALIASES]), tuple(m[M_TAGS]), versions, search)
+        )
+    return out
 
 
 def _page(hits: list[tuple[Any, ...]], limit: int | None, offset: int) -> ModelList:

@@ -24,6 +24,9 @@ __all__ = [
     "Source",
     "FileInfo",
     "HubSnapshot",
+    "ModelRow",
+    "VersionRow",
+    "SearchWords",
 ]
 
 
@@ -362,6 +365,87 @@ class ModelSummary:
         """Returns a JSON-ready dict, with ``id`` and ``top1`` added and ``metrics`` as ``{name: value}``."""
         # Not dataclasses.asdict: it deep-copies every field, 10x slower over a full listing.
         return {"id": self.id, **self.__dict__, "metrics": dict(self.metrics), "top1": self.top1}
+
+
+@dataclass(frozen=True)
+class SearchWords:
+    """What ranking reads of one model (as :func:`zoo.registry.search` scores it).
+
+    Attributes:
+        names: ``(squashed name or alias, weight)`` pairs.
+        words: The words of the model's fields grouped by score, best first:
+            ``(score, " word word ... ")``.
+        architecture: The squashed architecture.
+        haystack: Squashed tags, architecture and paper title, one a line.
+    """
+
+    names: tuple[tuple[str, float], ...]
+    words: tuple[tuple[int, str], ...]
+    architecture: str
+    haystack: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (pairs as lists)."""
+        return {
+            "names": [list(n) for n in self.names], "words": [list(w) for w in self.words],
+            "architecture": self.architecture, "haystack": self.haystack,
+        }
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One version as listing reads it: what ``zoo list`` shows, filters and sorts on, and its search words.
+
+    The fields are :class:`ModelSummary`'s for one version (``verification``,
+    ``metrics`` as ``(name, value)`` pairs, ...); ``words`` are its own fields'
+    words as :attr:`SearchWords.words` groups them.
+    """
+
+    name: str
+    adapter: str
+    license: str
+    params: int | None
+    size: int
+    size_known: bool
+    size_estimated: bool
+    verification: str
+    source: str
+    metrics: tuple[tuple[str, float], ...]
+    year: int | None
+    task: str
+    tags: tuple[str, ...]
+    requires: tuple[str, ...]
+    words: tuple[tuple[int, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``metrics`` as ``{name: value}``)."""
+        out = dict(self.__dict__)
+        out.update(metrics=dict(self.metrics), tags=list(self.tags), requires=list(self.requires), words=[list(w) for w in self.words])
+        return out
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model as listing reads it: its fields, every version's :class:`VersionRow`, its :class:`SearchWords`."""
+
+    name: str
+    family: str
+    task: str
+    modality: str
+    architecture: str
+    default: str
+    aliases: tuple[str, ...]
+    tags: tuple[str, ...]
+    versions: tuple[VersionRow, ...]
+    search: SearchWords
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = dict(self.__dict__)
+        out.update(
+            aliases=list(self.aliases), tags=list(self.tags), versions=[v.to_dict() for v in self.versions], search=self.search.to_dict()
+        )
+        return out
 
 
 class ModelList(list):  # type: ignore[type-arg]

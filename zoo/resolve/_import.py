@@ -13,6 +13,7 @@ from zoo.cache import Cache, VerifyReport
 from zoo.errors import DownloadError
 from zoo.registry import FileInfo, load_catalog
 from zoo.resolve._pull import Progress
+from zoo.resolve._snapshot import known_files
 
 __all__ = ["import_folder", "verify"]
 
@@ -46,13 +47,12 @@ def import_folder(
     cache = cache or Cache()
     catalog = load_catalog(registries)
     by_size: dict[int, list[tuple[str, str, FileInfo, Expected]]] = {}
-    for name, record in catalog.models.items():
-        for version, v in record["versions"].items():
-            for f in map(FileInfo.of, v["files"]):
-                expected = cache.expected(f)
-                # A hub-tier file not pulled yet has no digest to match: nothing vouches for a local copy.
-                if expected.size and (expected.sha256 or expected.weak):
-                    by_size.setdefault(expected.size, []).append((name, version, f, expected))
+    for info in catalog.versions():
+        for f in known_files(info, cache):
+            expected = cache.expected(f)
+            # A hub-tier file not pulled yet has no digest to match: nothing vouches for a local copy.
+            if expected.size and (expected.sha256 or expected.weak):
+                by_size.setdefault(expected.size, []).append((info.name, info.version, f, expected))
     root = Path(folder)
     if not root.is_dir():
         raise DownloadError(f"{root} is not a folder; give the folder that holds the model files")
@@ -98,7 +98,7 @@ def import_folder(
             touched.add((name, version))
     complete, partial = [], []
     for name, version in sorted(touched):
-        files = [FileInfo.of(f) for f in catalog.models[name]["versions"][version]["files"]]
+        files = known_files(catalog.info(f"{name}@{version}"), cache)
         if all(cache.has_file(f) for f in files):
             cache.link(name, version, {f.path: cache.recall(f) for f in files})  # type: ignore[misc]
             complete.append(f"{name}@{version}")

@@ -34,12 +34,44 @@ from zoo.fetch import (
 from zoo.registry import FileInfo, ModelInfo, load_catalog
 from zoo.resolve._snapshot import files_of, record_pulled
 
-__all__ = ["PullOptions", "PullResult", "Progress", "check_pinned", "pull", "pull_files", "pull_many", "pull_version"]
+__all__ = ["PullOptions", "PullResult", "PulledFile", "Progress", "check_pinned", "pull", "pull_files", "pull_many", "pull_version"]
 
 # What one source can fail with and the pull goes on to the next: unreachable, wrong bytes, a link out of a mirror.
 _SourceFailure = DownloadError | ChecksumMismatchError | UnsafeFileError
 
 Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PulledFile:
+    """One file of a pulled version, as it is in the cache now.
+
+    Attributes:
+        path: Its registry path (inside the version's folder).
+        size: Bytes.
+        sha256: Its sha256 (the blob's name).
+        source: Where it came from in this pull: ``cache`` (already there),
+            ``shared``, ``mirror``, ``hf``, ``url``, ``pypi``.
+        hash: ``(algorithm, hex)`` of the other digest the registry pins it by
+            (the sha256 above was found on first pull); None when pinned by sha256.
+        revision: For a ``hub``-tier file, the commit pinned on first pull.
+    """
+
+    path: str
+    size: int
+    sha256: str
+    source: str
+    hash: tuple[str, str] | None = None
+    revision: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``hash`` as ``{algorithm: hex}``; absent fields left out)."""
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256, "source": self.source}
+        if self.hash is not None:
+            out["hash"] = dict([self.hash])
+        if self.revision is not None:
+            out["revision"] = self.revision
+        return out
 
 
 @dataclass(frozen=True)
@@ -49,17 +81,16 @@ class PullResult:
     Attributes:
         model: ``name@version``.
         path: The folder with the version's files under their registry paths.
-        files: One dict per file: path, size, sha256, and ``source``
-            (``cache``, ``shared``, ``mirror``, ``hf``, ``url`` or ``pypi``).
+        files: One :class:`PulledFile` per file.
     """
 
     model: str
     path: Path
-    files: tuple[dict[str, Any], ...]
+    files: tuple[PulledFile, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"model": self.model, "path": str(self.path), "files": list(self.files)}
+        return {"model": self.model, "path": str(self.path), "files": [f.to_dict() for f in self.files]}
 
 
 @dataclass(frozen=True)
@@ -158,7 +189,7 @@ def _no_source(
 
 def _fetch_one(
     model: str, file: FileInfo, expected: Expected, options: PullOptions, client: Any, shared: Cache | None
-) -> dict[str, Any]:
+) -> PulledFile:
     """Fetches one file from its sources in order (the shared cache, mirrors, then the origin; offline: local ones only)."""
     path = file.path
     label = f"{model}: {path}"
@@ -216,14 +247,11 @@ def _fetch_one(
     raise _no_source(label, path, attempts, failures, options.offline)
 
 
-def _file_result(file: FileInfo, sha256: str, cache: Cache, source: str) -> dict[str, Any]:
-    out = {"path": file.path, "size": cache.blob_path(sha256).stat().st_size, "sha256": sha256, "source": source}
-    if file.hash is not None:
-        out["hash"] = dict([file.hash])  # pinned by another digest: the sha256 above was found on first pull
+def _file_result(file: FileInfo, sha256: str, cache: Cache, source: str) -> PulledFile:
     pin = cache.hub_pin(file)
-    if pin is not None:
-        out["revision"] = pin["commit"]  # hub tier: the commit pinned on first pull
-    return out
+    return PulledFile(
+        file.path, cache.blob_path(sha256).stat().st_size, sha256, source, file.hash, pin["commit"] if pin is not None else None
+    )
 
 
 def pull_files(name: str, version: str, files: Sequence[FileInfo], options: PullOptions) -> PullResult:
@@ -260,7 +288,7 @@ def _pull_files_in_use(name: str, version: str, files: Sequence[FileInfo], optio
             f"{listing}. Pull it once with network access, import it with 'zoo cache import DIR', "
             "or point ZOO_MIRROR at a local mirror folder."
         )
-    results = []
+    results: list[PulledFile] = []
     client = make_client(options.policy) if missing else None
     try:
         for f in files:
@@ -278,7 +306,7 @@ def _pull_files_in_use(name: str, version: str, files: Sequence[FileInfo], optio
     finally:
         if client is not None:
             client.close()
-    folder = cache.link(name, version, {r["path"]: r["sha256"] for r in results})
+    folder = cache.link(name, version, {r.path: r.sha256 for r in results})
     options.emit("done", model=model, path=str(folder))
     return PullResult(model, folder, tuple(results))
 

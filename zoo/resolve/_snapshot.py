@@ -169,7 +169,7 @@ def known_files(info: ModelInfo, cache: Cache) -> tuple[FileInfo, ...]:
     return found.infos() if found is not None else ()
 
 
-def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[dict[str, Any]]) -> None:
+def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[Any]) -> None:
     """Records the sha256 found for each small file of a snapshot once verified, so later pulls are by sha256."""
     snapshot = info.snapshot
     if snapshot is None:
@@ -178,7 +178,7 @@ def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[dict[str, Any]
     found = _read_record(path, snapshot)
     if found is None:
         return
-    sha = {p["path"]: p["sha256"] for p in pulled}
+    sha = {p.path: p.sha256 for p in pulled}  # PulledFile s
     changed = False
     for f in found.files:
         if not f.get("sha256") and f["path"] in sha:

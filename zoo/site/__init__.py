@@ -136,7 +136,7 @@ def build_site(
         for name in ASSETS:
             write(f"assets/{name}", resources.files("zoo.site").joinpath("assets", name).read_text(encoding="utf-8"))
         (tmp / MARKER).write_text(f"zoo {__version__}\n")
-    versions = sum(len(m[9]) for m in data["models"])
+    versions = sum(len(m["versions"]) for m in data["models"])
     return SiteResult(
         target, target / "index.html", len(data["models"]), versions, count, total, index_bytes, time.perf_counter() - start,
         derived, failed,
@@ -153,12 +153,10 @@ def _only(catalog: Catalog, registries: Sequence[str | os.PathLike[str]]) -> Cat
         file = Path(path).resolve()
         return any(file == root or root in file.parents for root in roots)
 
-    models = {name: m for name, m in catalog.models.items() if mine(m.get("registry_file", ""))}
-    if not models:
+    only = catalog.only(mine)
+    if not len(only):
         raise InvalidOptionError(f"{', '.join(map(str, registries))} define no model; nothing to show")
-    aliases = {a: n for a, n in catalog.aliases.items() if n in models}
-    ids = {k: v for k, v in catalog.ids.items() if v.partition("@")[0] in models}
-    return Catalog(models, aliases, [f for f in catalog.files if mine(f)], ids)
+    return only
 
 
 def _derive(catalog: Catalog, pages: dict[str, str], progress: Callable[[dict[str, Any]], None] | None) -> tuple[tuple[str, str], ...]:

@@ -16,42 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.registry import ModelInfo
-from zoo.registry._catalog import Catalog
-from zoo.registry._listing import (
-    M_ALIASES,
-    M_ARCH,
-    M_DEFAULT,
-    M_FAMILY,
-    M_MODALITY,
-    M_NAME,
-    M_TAGS,
-    M_TASK,
-    M_VERSIONS,
-    S_ARCH,
-    S_HAYSTACK,
-    S_NAMES,
-    S_VERSION_WORDS,
-    S_WORDS,
-    V_ADAPTER,
-    V_LICENSE,
-    V_METRICS,
-    V_NAME,
-    V_PARAMS,
-    V_REQUIRES,
-    V_SIZE,
-    V_SIZE_KNOWN,
-    V_SOURCE,
-    V_TAGS,
-    V_TASK,
-    V_VERIFIED,
-    V_YEAR,
-)
-from zoo.registry._query import _records
+from zoo.registry import Catalog, ModelInfo, rows
 
 __all__ = ["FORMAT", "METRICS", "Card", "index_data", "cards", "page_name", "stage_rows", "commands"]
 
-FORMAT = 1  # of the index JSON (its "format" key)
+FORMAT = 2  # of the index JSON (its "format" key); 2: named fields
 METRICS = ("top1", "top5", "gmacs", "mteb")  # the figures the index table and chart use
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -69,38 +38,31 @@ def page_name(name: str, taken: set[str]) -> str:
 def index_data(catalog: Catalog, title: str, version: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(the index JSON, model name -> its card page) of every model ``zoo list`` shows, in its order.
 
+    Each model is its :class:`~zoo.registry.ModelRow` as a mapping with named
+    fields (``name``, ``family``, ``task``, ``modality``, ``architecture``,
+    ``default``, ``aliases``, ``tags``, ``versions``, ``search``) plus its
+    card's ``page``; each version its :class:`~zoo.registry.VersionRow`
+    (``metrics`` only those the table and chart use: :data:`METRICS`).
     Versions that need their publisher's code (``requires: [remote-code]``)
     are left out, as ``zoo list`` leaves them out.
-
-    Each model is ``[name, family, task, modality, architecture, default,
-    aliases, tags, page, versions, search]``; each version ``[name, adapter,
-    license, params, size, size_known, tier, source, {metric: value}, year,
-    task, tags, words]``; ``search`` is ``[names, words, architecture,
-    haystack]``, as :mod:`zoo.registry._listing` documents them.
     """
-    records = _records(catalog)
     taken: set[str] = set()
     pages: dict[str, str] = {}
     models = []
-    for i in range(len(records)):
-        m, s = records.row(i), records.search_row(i)
-        if all(v[V_REQUIRES] for v in m[M_VERSIONS]):
+    for row in rows(catalog):
+        versions = [v for v in row.versions if not v.requires]
+        if not versions:
             continue  # needs its publisher's code: zoo never loads it, and zoo list hides it too
-        page = pages[m[M_NAME]] = page_name(m[M_NAME], taken)
-        versions = [
-            [
-                v[V_NAME], v[V_ADAPTER], v[V_LICENSE], v[V_PARAMS], v[V_SIZE], v[V_SIZE_KNOWN], v[V_VERIFIED], v[V_SOURCE],
-                {k: v[V_METRICS][k] for k in METRICS if k in v[V_METRICS]}, v[V_YEAR], v[V_TASK], list(v[V_TAGS]),
-                [list(level) for level in words],
-            ]
-            for v, words in zip(m[M_VERSIONS], s[S_VERSION_WORDS])
-            if not v[V_REQUIRES]
-        ]
-        search = [[list(n) for n in s[S_NAMES]], [list(level) for level in s[S_WORDS]], s[S_ARCH], s[S_HAYSTACK]]
-        models.append([
-            m[M_NAME], m[M_FAMILY], m[M_TASK], m[M_MODALITY], m[M_ARCH], m[M_DEFAULT], list(m[M_ALIASES]), list(m[M_TAGS]),
-            page, versions, search,
-        ])
+        page = pages[row.name] = page_name(row.name, taken)
+        model = row.to_dict()
+        model["page"] = page
+        model["versions"] = []
+        for v in versions:
+            item = v.to_dict()
+            item["metrics"] = {k: item["metrics"][k] for k in METRICS if k in item["metrics"]}
+            del item["requires"]
+            model["versions"].append(item)
+        models.append(model)
     return {"format": FORMAT, "title": title, "zoo": version, "models": models}, pages
 
 
@@ -121,8 +83,7 @@ class Card:
 def cards(catalog: Catalog, pages: dict[str, str]) -> Iterator[Card]:
     """Every model's card, in the index's order."""
     for name, page in pages.items():
-        record = catalog.models[name]
-        infos = tuple(i for i in (catalog.info(f"{name}@{version}") for version in record["versions"]) if not i.requires)
+        infos = tuple(i for i in catalog.versions([name]) if not i.requires)
         yield Card(name, page, infos, {info.version: stage_rows(info) for info in infos})
 
 

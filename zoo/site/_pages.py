@@ -61,15 +61,16 @@ def index_page(data: dict[str, Any]) -> str:
     title = data["title"]
     rows = []
     for m in data["models"]:
-        name, _, _, _, _, default, _, _, page, versions, _ = m
-        v = next((v for v in versions if v[0] == default), versions[0])
-        metrics = v[8]
+        v = next((v for v in m["versions"] if v["name"] == m["default"]), m["versions"][0])
+        metrics = v["metrics"]
+        size = human_size(v["size"]) if v["size_known"] else ""
         cells = [
-            f'<td><a href="{escape(page)}">{escape(name)}</a></td>', f"<td>{escape(v[0])}</td>", f"<td>{escape(v[10])}</td>",
-            f'<td class="num">{_figure(metrics.get("top1"))}</td>', f'<td class="num">{human_count(v[3])}</td>',
-            f'<td class="num">{_figure(metrics.get("gmacs"))}</td>', f'<td class="num">{human_size(v[4]) if v[5] else ""}</td>',
-            f"<td>{escape(v[2])}</td>", f"<td>{escape(v[7])}</td>", f"<td>{escape(v[6])}</td>",
-            f'<td class="num">{v[9] or ""}</td>',
+            f'<td><a href="{escape(m["page"])}">{escape(m["name"])}</a></td>', f'<td>{escape(v["name"])}</td>',
+            f'<td>{escape(v["task"])}</td>', f'<td class="num">{_figure(metrics.get("top1"))}</td>',
+            f'<td class="num">{human_count(v["params"])}</td>', f'<td class="num">{_figure(metrics.get("gmacs"))}</td>',
+            f'<td class="num">{"≈ " + size if v["size_estimated"] and size else size}</td>',
+            f'<td>{escape(v["license"])}</td>', f'<td>{escape(v["source"])}</td>', f'<td>{escape(v["verification"])}</td>',
+            f'<td class="num">{v["year"] or ""}</td>',
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(
@@ -82,7 +83,7 @@ def index_page(data: dict[str, Any]) -> str:
         f'<fieldset class="facet" data-facet="{key}"><legend>{label}</legend><div class="values"></div></fieldset>'
         for key, label in FACETS
     )
-    versions = sum(len(m[9]) for m in data["models"])
+    versions = sum(len(m["versions"]) for m in data["models"])
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
     return (
         _head(title, "")

@@ -75,14 +75,12 @@ def derivable(catalog: Any, names: Any = None) -> tuple[list[Any], int]:
     from zoo._plugins import ADAPTERS
 
     found, skipped = [], 0
-    for name in catalog.models if names is None else names:
-        for version in catalog.models[name]["versions"]:
-            info = catalog.info(f"{name}@{version}")
-            spec = ADAPTERS.get(info.adapter)
-            if spec is None or spec.file_defined:
-                skipped += 1
-            else:
-                found.append(info)
+    for info in catalog.versions(names):
+        spec = ADAPTERS.get(info.adapter)
+        if spec is None or spec.file_defined:
+            skipped += 1
+        else:
+            found.append(info)
     return found, skipped
 
 

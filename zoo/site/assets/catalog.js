@@ -6,10 +6,12 @@
 (function () {
   "use strict";
 
-  // Positions in the index JSON (zoo/site/_data.py).
-  var M_NAME = 0, M_TASK = 2, M_MODALITY = 3, M_ARCH = 4, M_DEFAULT = 5, M_PAGE = 8, M_VERSIONS = 9, M_SEARCH = 10;
-  var V_NAME = 0, V_ADAPTER = 1, V_LICENSE = 2, V_PARAMS = 3, V_SIZE = 4, V_SIZE_KNOWN = 5, V_TIER = 6, V_SOURCE = 7,
-      V_METRICS = 8, V_YEAR = 9, V_TASK = 10, V_WORDS = 12;
+  // Field names of the index JSON (zoo/site/_data.py: zoo.registry.ModelRow, VersionRow and SearchWords).
+  var M_NAME = "name", M_TASK = "task", M_MODALITY = "modality", M_ARCH = "architecture", M_DEFAULT = "default",
+      M_PAGE = "page", M_VERSIONS = "versions", M_SEARCH = "search";
+  var V_NAME = "name", V_ADAPTER = "adapter", V_LICENSE = "license", V_PARAMS = "params", V_SIZE = "size",
+      V_SIZE_KNOWN = "size_known", V_TIER = "verification", V_SOURCE = "source", V_METRICS = "metrics", V_YEAR = "year",
+      V_TASK = "task", V_WORDS = "words";
   var FACETS = ["task", "modality", "license", "source", "adapter", "tier"];
   var PAGE = 100; // table rows drawn before "Show all"
 
@@ -26,7 +28,7 @@
   var SPLIT_ID = /[.@]/;
 
   function modelScore(token, squashed, search) {
-    var names = search[0], best = 0;
+    var names = search.names, best = 0;
     for (var i = 0; i < names.length; i++) {
       var candidate = names[i][0], weight = names[i][1], score;
       if (candidate === squashed) score = 100 * weight;
@@ -35,10 +37,10 @@
       else continue;
       if (score > best) best = score;
     }
-    var word = wordScore(search[1], token);
+    var word = wordScore(search.words, token);
     if (word > best) best = word;
-    if (best < 25 && squashed === search[2]) best = 25;
-    var fallback = best === 0 && squashed.length >= 3 && search[3].indexOf(squashed) !== -1 ? 8 : 0;
+    if (best < 25 && squashed === search.architecture) best = 25;
+    var fallback = best === 0 && squashed.length >= 3 && search.haystack.indexOf(squashed) !== -1 ? 8 : 0;
     return [best, fallback];
   }
 
@@ -104,7 +106,7 @@
         if (!scores.some(Boolean)) continue;
         if (whole !== null) {
           var bonus = 0;
-          m[M_SEARCH][0].forEach(function (n) { if (n[0] === whole) bonus = Math.max(bonus, 100 * n[1]); });
+          m[M_SEARCH].names.forEach(function (n) { if (n[0] === whole) bonus = Math.max(bonus, 100 * n[1]); });
           scores = scores.map(function (s) { return s ? s + bonus : 0; });
         }
       } else {
