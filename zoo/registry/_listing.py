@@ -37,7 +37,6 @@ through the ``M_*`` / ``V_*`` constants below.
 
 from __future__ import annotations
 
-import bisect
 import gc
 import marshal
 import re
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _atomic
+from zoo.registry._scoring import WORD_SCORES, corpus_of, score_words, squash, words
 
 # Bump when the rows' layout changes.
 _FORMAT = 10
@@ -83,30 +83,6 @@ S_NAMES, S_WORDS, S_ARCH, S_HAYSTACK, S_VERSION_WORDS = range(5)
 # S_VERSION_WORDS: the words of each version's fields, as S_WORDS, parallel to M_VERSIONS.
 # The corpus (Records.corpus) holds all of a model's search row as one text: a query word found nowhere
 # in a model's text cannot match it, so search scans the corpus first and reads only the rows it must.
-
-# Scores of a query word found in a field (see zoo.registry._query.search).
-WORD_SCORES = {"id": 150, "tag": 30, "architecture": 25, "version": 20, "task": 15, "modality": 15, "paper": 10, "dataset": 10, "description": 5}
-
-_TOKEN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
-_SEP = re.compile(r"[._-]")
-
-
-def squash(text: str) -> str:
-    """Lowercases and drops everything but letters and digits: ``EfficientNet-B3`` -> ``efficientnetb3``."""
-    return _NOT_ALNUM.sub("", text.lower())
-
-
-def words(text: str | None) -> set[str]:
-    """The words of a text, each also split at ``.``, ``_`` and ``-``."""
-    if not text:
-        return set()
-    out = set()
-    for token in _TOKEN.findall(text.lower()):
-        out.add(token)
-        out.update(_SEP.split(token))
-    return out
-
 
 def source_of(registry_file: str, files: Any = (), explicit: str | None = None) -> str:
     """Which publisher's metadata a version comes from: one of :data:`SOURCES`.
@@ -159,28 +135,6 @@ def _metric_values(version: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _score_words(pairs: list[tuple[set[str], int]]) -> tuple[tuple[int, str], ...]:
-    """Each word at the best score it has, grouped by score, best first: ``((30, " cnn imagenet "), ...)``."""
-    scores: dict[str, int] = {}
-    for found, score in pairs:
-        for word in found:
-            if " " not in word and scores.get(word, 0) < score:
-                scores[word] = score
-    levels: dict[int, list[str]] = {}
-    for word, score in scores.items():
-        levels.setdefault(score, []).append(word)
-    return tuple((score, f" {' '.join(sorted(levels[score]))} ") for score in sorted(levels, reverse=True))
-
-
-def word_score(levels: tuple[tuple[int, str], ...], word: str) -> int:
-    """The score of ``word`` in words grouped as :func:`_score_words` groups them; 0 if absent."""
-    needle = f" {word} "
-    for score, text in levels:
-        if needle in text:
-            return score
-    return 0
-
-
 def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], str]:
     """(model row, search row, search text) of one model's record."""
     from zoo._hashing import tier_of_version
@@ -196,7 +150,7 @@ def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tupl
         all_tags.update(v.get("tags", ()))
         vpaper = v.get("paper") or {}
         version_words.append(
-            _score_words(
+            score_words(
                 [
                     ({i.lower() for i in v.get("ids", ())}, w["id"]),
                     (set(v.get("tags", ())), w["tag"]),
@@ -227,7 +181,7 @@ def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tupl
                 tuple(v.get("requires", ())),
             )
         )
-    model_words = _score_words(
+    model_words = score_words(
         [
             (set(model_tags), w["tag"]),
             (words(record["architecture"]), w["architecture"]),
@@ -282,27 +236,6 @@ def rows_of(models: Mapping[str, dict[str, Any]]) -> tuple[list[tuple[Any, ...]]
     """(model rows, search rows, search texts) of every model, sorted by name (numbers as numbers)."""
     triples = [_model_row(name, models[name]) for name in sorted(models, key=natural)]
     return [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]
-
-
-def corpus_of(texts: list[str]) -> tuple[str, tuple[int, ...]]:
-    """The search texts as one string (NUL between models: no query word holds one) and where each starts."""
-    starts = [0]
-    for text in texts:
-        starts.append(starts[-1] + len(text) + 1)
-    return "\0".join(texts) + "\0", tuple(starts)
-
-
-def models_with(corpus: tuple[str, tuple[int, ...]], needles: Sequence[str]) -> set[int]:
-    """Positions of the models whose search text contains one of ``needles``."""
-    text, starts = corpus
-    found: set[int] = set()
-    for needle in needles:
-        at = text.find(needle)
-        while at != -1:
-            i = bisect.bisect_right(starts, at) - 1
-            found.add(i)
-            at = text.find(needle, starts[i + 1])  # on to the next model
-    return found
 
 
 class Records(Mapping[str, dict[str, Any]]):

@@ -46,14 +46,18 @@ from zoo.registry._listing import (
     V_VERIFIED,
     V_YEAR,
     Records,
-    corpus_of,
-    models_with,
     natural,
     rows_of,
-    squash,
-    word_score,
 )
-from zoo.registry._views import ModelInfo, ModelList, ModelRow, ModelSummary, SearchWords, VersionRow
+from zoo.registry._scoring import corpus_of, models_with, squash, word_score
+from zoo.registry._views import (
+    ModelInfo,
+    ModelList,
+    ModelRow,
+    ModelSummary,
+    SearchWords,
+    VersionRow,
+)
 
 Row = tuple[Any, ...]
 
