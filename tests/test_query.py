@@ -489,3 +489,19 @@ def test_cli_sources_are_the_registry_sources() -> None:
     from zoo_cli import main
 
     assert main._SOURCES == registry._listing.SOURCES
+
+
+def test_a_plain_listing_hides_remote_code_models_and_still_reads_only_its_page() -> None:
+    registry._CATALOGS.clear()
+    zoo.list_models()  # writes the listing
+    registry._CATALOGS.clear()
+    page = zoo.list_models(limit=20, offset=100)
+    records = registry.load_catalog().models
+    whole, mixed = records.requirements
+    assert whole and not mixed  # the shipped registry: the MTEB versions mteb loads with trust_remote_code
+    assert records._rows is None and len(records._row_cache) == 20  # the page's rows, no more
+    every = zoo.list_models(include_remote_code=True)
+    assert page.total == every.total - len(whole)
+    visible = [m.name for m in every if not m.requires]
+    assert [m.name for m in page] == visible[100:120]
+    assert not any(m.requires for m in zoo.list_models())

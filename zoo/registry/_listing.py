@@ -49,7 +49,7 @@ from zoo import _atomic
 from zoo.registry._scoring import WORD_SCORES, corpus_of, score_words, squash, words
 
 # Bump when the rows' layout changes.
-_FORMAT = 10
+_FORMAT = 12
 _MAGIC = b"ZOOLIST1"
 _TAG = f"{sys.implementation.cache_tag}-m{marshal.version}"
 _KEEP = 8
@@ -260,8 +260,10 @@ class Records(Mapping[str, dict[str, Any]]):
         tiers: tuple[tuple[str, ...], ...] = (),
         sections: dict[str, tuple[int, tuple[int, ...]]] | None = None,
         metric_names: tuple[str, ...] | None = None,
+        requirements: tuple[tuple[int, ...], bool] | None = None,
     ):
         self._metric_names = metric_names
+        self._requirements = requirements
         self._path = path
         # section -> (where it starts in the file, where each model's piece starts in it, and its end)
         self._sections = sections or {}
@@ -331,6 +333,21 @@ class Records(Mapping[str, dict[str, Any]]):
         if self._metric_names is None:
             self._metric_names = tuple(sorted({k for m in self.rows for v in m[M_VERSIONS] for k in v[V_METRICS]}))
         return self._metric_names
+
+    @property
+    def requirements(self) -> tuple[tuple[int, ...], bool]:
+        """(positions of the models every version of which states a requirement such as ``remote-code``, whether
+        some other model has such versions beside plain ones); listings hide them unless asked."""
+        if self._requirements is None:
+            whole, mixed = [], False
+            for i, m in enumerate(self.rows):
+                stated = [bool(v[V_REQUIRES]) for v in m[M_VERSIONS]]
+                if all(stated):
+                    whole.append(i)
+                elif any(stated):
+                    mixed = True
+            self._requirements = (tuple(whole), mixed)
+        return self._requirements
 
     def corpus(self) -> tuple[str, tuple[int, ...]]:
         """(every model's search text, where each one starts, then the end)."""
@@ -447,7 +464,8 @@ def read(index_path: Path) -> dict[str, Any] | None:
         at += starts[-1]
     index = dict(header["index"])
     index["models"] = Records(
-        path=path, names=header["names"], tiers=header["tiers"], sections=sections, metric_names=header["metrics"]
+        path=path, names=header["names"], tiers=header["tiers"], sections=sections, metric_names=header["metrics"],
+        requirements=header["requires"],
     )
     return index
 
@@ -493,6 +511,7 @@ def write(index_path: Path, index: dict[str, Any]) -> dict[str, Any]:
             "tiers": tuple(tuple(v[V_VERIFIED] for v in m[M_VERSIONS]) for m in rows),
             "sections": {name: blobs[name][1] for name in _SECTIONS},
             "metrics": out["models"].metric_names,
+            "requires": out["models"].requirements,
         }
     )
     path = listing_path(index_path)

@@ -370,18 +370,23 @@ def list_models(
         >>> [m.name for m in list_models(modality="text")][:1]
         ['all-minilm-l6-v2']
     """
-    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1, min_mteb, include_remote_code)
     records = _records(load_catalog(registries))
+    # Versions that need their publisher's code are hidden unless asked for. Models all of whose versions do are
+    # skipped by position (the listing knows them), so a plain listing still reads only its page's rows.
+    whole, mixed = records.requirements if not include_remote_code else ((), False)
+    hidden = frozenset(whole)
+    filters = _Filters(task, modality, license, adapter, tag, source, max_size, max_params, max_gmacs, min_top1, min_mteb, not mixed)
     if not filters.active and not sort and not all_versions and limit is not None:
         # Every model, by name, one page: read only that page's rows (a terminal's screenful of 2,000).
         if offset < 0 or limit < 0:
             raise InvalidOptionError("limit and offset must be >= 0")
-        page = [records.row(i) for i in range(offset, min(offset + limit, len(records)))]
+        shown = [i for i in range(len(records)) if i not in hidden] if hidden else range(len(records))
+        page = [records.row(i) for i in shown[offset : offset + limit]]
         rows = [_summary(m, m[M_VERSIONS][_ordered_positions(m, False)[0]]) for m in page]
-        return ModelList(rows, total=len(records), offset=offset)
+        return ModelList(rows, total=len(shown), offset=offset)
     hits: list[tuple[Any, ...]] = []
-    for m in records.rows:
-        if not filters.model(m):
+    for i, m in enumerate(records.rows):
+        if i in hidden or not filters.model(m):
             continue
         for i in _ordered_positions(m, all_versions):
             v = m[M_VERSIONS][i]
