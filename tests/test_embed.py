@@ -232,9 +232,9 @@ def test_resume_after_kill_9(timm_bytes, https_server, tmp_path, zoo_env) -> Non
 
 def test_a_marked_shard_is_reused_and_a_changed_dataset_is_not(reg, digits, tmp_path, zoo_env, monkeypatch) -> None:  # noqa: ANN001
     """In-process: a failure after two shards leaves them marked; the next run reuses them, a changed dataset does not."""
-    from zoo.transfer import _embed
+    from zoo.transfer import _local
 
-    real = _embed._write_shard
+    real = _local._write_shard
     calls = []
 
     def fail_third(work, index, *rest):  # noqa: ANN001, ANN202
@@ -243,11 +243,11 @@ def test_a_marked_shard_is_reused_and_a_changed_dataset_is_not(reg, digits, tmp_
             raise KeyboardInterrupt
         return real(work, index, *rest)
 
-    monkeypatch.setattr(_embed, "_write_shard", fail_third)
+    monkeypatch.setattr(_local, "_write_shard", fail_third)
     out = tmp_path / "part.parquet"
     with pytest.raises(KeyboardInterrupt):
         embed(MODEL, digits, out, until=STAGE, registries=[reg], batch_size=10, shard_size=20)
-    monkeypatch.setattr(_embed, "_write_shard", real)
+    monkeypatch.setattr(_local, "_write_shard", real)
     assert not out.exists() and len(list(_work_folders(zoo_env)[0].glob("shard-*.json"))) == 2
     result = embed(MODEL, digits, out, until=STAGE, registries=[reg], batch_size=10, shard_size=20)
     assert result.resumed == 40 and result.rows == 60

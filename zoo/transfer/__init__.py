@@ -6,17 +6,20 @@ The package's modules, each one job:
 * ``_pooling``: a cut model's output to one vector per input (avg, max, mean, cls, lasttoken, ...);
 * ``_sentence``: a text model's sentence-transformers files (pooling, Normalize, prompts) as :class:`SentenceConfig`;
 * ``_runtime``: :class:`Encoder`, preprocessing + ONNX Runtime or torch + pooling over a batch;
-* ``_embed``: :func:`embed`, the local engine (resumable shards, Parquet or ``.npy``);
-* ``_encode``: :func:`encode`, texts to vectors in memory, equal to sentence-transformers' ``encode``;
+* ``_embed``: :func:`embed`, the front that checks the dataset, builds the encoder and picks an engine;
+* ``_local``: the local engine (resumable shards, Parquet or ``.npy``);
 * ``_ray``: the same pipeline on Ray Data;
+* ``_output``: what both engines write (the table, its ``zoo.*`` metadata) and :func:`read_embeddings`;
+* ``_encode``: :func:`encode`, texts to vectors in memory, equal to sentence-transformers' ``encode``;
 * ``_probe``: cross-validated linear probes, :func:`probe` over models x stages;
 * ``_head``: the fitted :class:`Head`, saved as safetensors;
 * ``_classifier``: backbone cut + pooling + head + softmax as one ONNX file.
 """
 
-from zoo.transfer._embed import EmbedResult, embed, read_embeddings
+from zoo.transfer._embed import embed
 from zoo.transfer._encode import encode
 from zoo.transfer._head import Head
+from zoo.transfer._output import EmbedResult, read_embeddings
 from zoo.transfer._probe import ProbeResult, ProbeRow, probe
 from zoo.transfer._sentence import SentenceConfig
 

@@ -1,4 +1,4 @@
-"""``zoo embed --engine ray``: the embedding pipeline of :mod:`zoo.transfer._embed` on Ray Data.
+"""``zoo embed --engine ray``: the embedding pipeline of :mod:`zoo.transfer._local` on Ray Data.
 
 The driver lists the dataset (as the local engine does) and hands Ray rows
 that carry paths or texts only, never pixels, cut into blocks of exactly
@@ -58,12 +58,13 @@ from zoo.errors import (
     MissingDependencyError,
     ZooError,
 )
-from zoo.transfer._embed import (
+from zoo.transfer._output import (
+    META_FILE,
     EmbedResult,
     Progress,
-    _emit,
-    _open_output,
+    emit,
     metadata,
+    open_output,
     schema,
 )
 from zoo.transfer._runtime import Encoder
@@ -72,7 +73,6 @@ __all__ = ["embed_ray"]
 
 # Rows per part file of a folder output (the local engine's shard size is 1,024: these are 4x fewer files).
 _ROWS_PER_FILE = 4096
-_META_FILE = "_zoo.json"
 # Settings whose value is a local path: forwarded only where the path exists.
 _PATH_SETTINGS = ("ZOO_HOME", "ZOO_REGISTRY")
 
@@ -104,7 +104,7 @@ def embed_ray(
             ``skipped`` and ``done`` events, as from the local engine.
 
     Returns:
-        An :class:`~zoo.transfer._embed.EmbedResult` with ``engine="ray"``.
+        An :class:`~zoo.transfer._output.EmbedResult` with ``engine="ray"``.
 
     Raises:
         MissingDependencyError: Ray (or Ray Client, for ``ray://``) is not installed.
@@ -214,12 +214,12 @@ def _run(
     )
     meta = metadata(encoder, "ray", 0)
     total = len(items)
-    _emit(progress, "start", total=total, model=encoder.info.id, stage=encoder.stages[0], workers=size)
+    emit(progress, "start", total=total, model=encoder.info.id, stage=encoder.stages[0], workers=size)
     skipped: list[Skipped] = list(dataset.skipped)
     began = time.perf_counter()
 
     def advance(done: int) -> None:
-        _emit(progress, "progress", done=done, total=total, items_per_s=done / max(time.perf_counter() - began, 1e-9))
+        emit(progress, "progress", done=done, total=total, items_per_s=done / max(time.perf_counter() - began, 1e-9))
 
     if folder is None:
         rows, dims, more = _write_single(mapped, output, meta, len(skipped), advance)
@@ -238,9 +238,9 @@ def _run(
     if folder is not None:
         folder.commit(meta, skipped, rows, dims)
     for s in skipped:
-        _emit(progress, "skipped", id=s.id, reason=s.reason)
+        emit(progress, "skipped", id=s.id, reason=s.reason)
     result = EmbedResult(output, encoder.info.id, encoder.stages[0], encoder.pool, encoder.runtime, "ray", rows, dims, skipped, 0)
-    _emit(progress, "done", **{k: v for k, v in result.to_dict().items() if k != "skipped"}, skipped=len(skipped))
+    emit(progress, "done", **{k: v for k, v in result.to_dict().items() if k != "skipped"}, skipped=len(skipped))
     return result
 
 
@@ -385,7 +385,7 @@ def _write_single(mapped: Any, output: str, meta: dict[str, str], skipped_before
         writer.close()
         writer = None
         final = {**meta, "zoo.skipped": str(skipped_before + len(skipped))}
-        handle, commit = _open_output(output)
+        handle, commit = open_output(output)
         out = pq.ParquetWriter(handle, schema(dims, final))
         for part in pq.ParquetFile(tmp).iter_batches(batch_size=_ROWS_PER_FILE):
             out.write_batch(part.replace_schema_metadata(final))
@@ -446,9 +446,9 @@ class _Folder:
             if not fs.isdir(root):
                 raise DatasetError(f"{output}: is a file; give a folder for the Ray engine's part files, or a .parquet file name", path=output)
             names = {os.path.basename(p.rstrip("/")) for p in fs.ls(root, detail=False)}
-            if _META_FILE in names:
-                previous = list(json.loads(fs.cat_file(f"{root}/{_META_FILE}")).get("files", []))
-            others = sorted(n for n in names - set(previous) - {_META_FILE} if not n.startswith("."))
+            if META_FILE in names:
+                previous = list(json.loads(fs.cat_file(f"{root}/{META_FILE}")).get("files", []))
+            others = sorted(n for n in names - set(previous) - {META_FILE} if not n.startswith("."))
             if others:
                 shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
                 raise DatasetError(
@@ -494,9 +494,9 @@ class _Folder:
             "files": files,
         }
         data = json.dumps(doc, indent=1).encode()
-        target = f"{self.root}/{_META_FILE}"
+        target = f"{self.root}/{META_FILE}"
         if _is_local(self.fs):
-            tmp = f"{self.root}/.{_META_FILE}.{self.run}.tmp"
+            tmp = f"{self.root}/.{META_FILE}.{self.run}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, target)
         else:
