@@ -15,12 +15,15 @@ every copied blob comes from the local cache, verified by the pull that put
 it there. ``verify`` re-hashes what the mirror holds and lists blobs whose
 bytes are not their name and files the index names that are missing.
 
-The package, by job: ``_store`` (where a mirror lives: :class:`FolderStore`,
-and ``_s3_store``'s ``S3Store``), ``_sync``, ``_verify``. Pulling *from* a
+The package, by job: ``_store`` (the :class:`Store` protocol), ``_folder_store``
+(:class:`FolderStore`) and ``_s3_store`` (``S3Store``), ``_open`` (:func:`open_store`
+picks one by the destination), ``_sync``, ``_verify``. Pulling *from* a
 mirror is :mod:`zoo.fetch` (``FolderSource``, ``HttpMirror``, ``S3Mirror``).
 """
 
-from zoo.mirror._store import FolderStore, Store, open_store
+from zoo.mirror._folder_store import FolderStore
+from zoo.mirror._open import open_store
+from zoo.mirror._store import Store
 from zoo.mirror._sync import INDEX, SyncReport, sync
 from zoo.mirror._verify import MirrorCheck, verify_mirror
 

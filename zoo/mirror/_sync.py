@@ -13,7 +13,8 @@ from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue
 from zoo.fetch import RetryPolicy
-from zoo.mirror._store import BLOBS, Store, open_store
+from zoo.mirror._open import open_store
+from zoo.mirror._store import BLOBS, Store
 from zoo.registry import load_catalog
 from zoo.resolve import Progress, PullResult, pull_lock, pull_many
 

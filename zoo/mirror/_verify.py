@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zoo.errors import InvalidOptionError
-from zoo.mirror._store import open_store
+from zoo.mirror._open import open_store
 from zoo.mirror._sync import INDEX, read_index
 
 __all__ = ["MirrorCheck", "verify_mirror"]
