@@ -42,7 +42,7 @@ random resnet50@layer3 at batch 8 1.6x faster with session.set_denormal_as_zero 
 and torch 4x faster with flushing, so for that case both runtimes flush them to zero, as
 export_latency does: torch.set_flush_denormal (set for the whole process; it does not reach ONNX
 Runtime's threads) and ORT's session option. zoo.embed has no way to pass the option, so for
-bench-resnet50 only the bench wraps zoo.adapters._onnx.ort_session to add it. The real-weights
+bench-resnet50 only the bench wraps zoo._ort.ort_session to add it. The real-weights
 cases run zoo unmodified (hooks count 0 subnormals in 1.6e9 Lite1 and 2.2e7 MiniLM module-output
 values on these inputs; the torch flush is on for them too and has nothing to flush).
 
@@ -160,9 +160,9 @@ def _ort_flushes_denormals(used: list[int]) -> Iterator[None]:
     """zoo's ONNX Runtime sessions created inside get session.set_denormal_as_zero (see the docstring)."""
     import onnxruntime as ort
 
-    from zoo.adapters import _onnx
+    from zoo import _ort
 
-    original = _onnx.ort_session
+    original = _ort.ort_session
 
     def flushing(model_bytes: Any, threads: int | None = None) -> Any:
         used.append(1)
@@ -173,11 +173,11 @@ def _ort_flushes_denormals(used: list[int]) -> Iterator[None]:
             options.intra_op_num_threads = threads
         return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
-    _onnx.ort_session = flushing
+    _ort.ort_session = flushing
     try:
         yield
     finally:
-        _onnx.ort_session = original
+        _ort.ort_session = original
 
 
 # ---- the hand-written loops ---------------------------------------------------------------------
@@ -347,7 +347,7 @@ def main() -> None:
               "overstate ORT's lead; rerun on an idle machine.")
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}; subnormals flushed in torch"
           + ("; and in zoo's ORT sessions for resnet50" if flushed else "" if not args.resnet50 else
-             "; WARNING: the ORT flush wrapper was never called (zoo's runtime no longer uses zoo.adapters._onnx.ort_session)"))
+             "; WARNING: the ORT flush wrapper was never called (zoo's runtime no longer uses zoo._ort.ort_session)"))
     print(f"{'case':<26}{'items':>6}{'first run':>10}{'zoo onnx':>10}{'baseline':>10}{'ratio':>7}"
           f"{'loop-only':>10}{'ratio':>7}{'zoo torch':>10}{'min cos':>9}")
     print(f"{'':<26}{'':>6}{'incl exp s':>10}{'items/s':>10}{'items/s':>10}{'':>7}{'items/s':>10}{'':>7}{'items/s':>10}{'vs base':>9}")

@@ -16,9 +16,7 @@ from typing import Any
 from zoo import _stages
 from zoo._plugins import ADAPTERS
 from zoo._stages import Stage, StageSet
-from zoo.adapters import get_adapter
-from zoo.adapters._base import Cut
-from zoo.adapters._inputs import preprocess_for
+from zoo.adapters import Cut, get_adapter, preprocess_for
 from zoo.errors import InvalidOptionError, WeightsError
 from zoo.registry import ModelInfo, load_catalog
 
@@ -38,6 +36,7 @@ __all__ = [
     "count_params",
     "measure_stage",
     "preprocess_for",
+    "build",
 ]
 
 Registries = Sequence[str | os.PathLike[str]] | None
@@ -190,11 +189,11 @@ def load(
         WeightsError: The weights are unsafe or do not fit the architecture.
     """
     info = load_catalog(registries).info(model_id)
-    module, _, _ = _build(info, until, head=head, pretrained=pretrained, vocab=vocab, offline=offline, progress=progress)
+    module, _, _ = build(info, until, head=head, pretrained=pretrained, vocab=vocab, offline=offline, progress=progress)
     return module
 
 
-def _build(
+def build(
     info: ModelInfo,
     until: Until,
     *,
@@ -204,8 +203,12 @@ def _build(
     offline: bool | None,
     progress: Callable[[dict[str, Any]], None] | None,
 ) -> tuple[Any, Cut, Path | None]:
-    """Builds a resolved version cut at ``until``; returns (module, cut, pulled folder or None)."""
-    from zoo.adapters._hf_files import check_requires
+    """Builds a resolved version cut at ``until``; returns (module, cut, pulled folder or None).
+
+    What :func:`load` does for a model id, for callers that hold the resolved
+    version and need the cut and the folder too (the exporter, the classifier).
+    """
+    from zoo.adapters import check_requires
 
     check_requires(info)  # a remote-code model is refused before anything is pulled
     adapter = get_adapter(info.adapter)
@@ -291,7 +294,7 @@ def measure_stage(model_id: str, until: Until, *, registries: Registries = None)
     import torch
 
     info = load_catalog(registries).info(model_id)
-    module, _, _ = _build(info, until, head=False, pretrained=False, vocab=None, offline=None, progress=None)
+    module, _, _ = build(info, until, head=False, pretrained=False, vocab=None, offline=None, progress=None)
     with torch.no_grad():
         out = module(*get_adapter(info.adapter).example_inputs(info))
     shapes = [list(o.shape) for o in out] if isinstance(out, tuple) else list(out.shape)
@@ -317,7 +320,7 @@ def tokenizer(model_id: str, *, registries: Registries = None, offline: bool | N
         raise WeightsError(
             f"{info.id}: the registry pins no tokenizer file for this version, so no verified tokenizer can be built"
         )
-    from zoo.adapters._hf_files import check_remote_code, check_requires
+    from zoo.adapters import check_remote_code, check_requires
 
     check_requires(info)  # before anything is pulled
     folder: Path = pull_info(info, offline=offline)

@@ -3,7 +3,9 @@
 The adapters zoo knows are the rows of :data:`zoo._plugins.ADAPTERS`;
 ``get_adapter(name)`` imports the implementing class on first use (adapters
 import torch and friends) and returns its single instance. The contract is
-documented in :mod:`zoo.adapters._base`.
+documented in :mod:`zoo.adapters._base`. What the layers above share is
+re-exported here (:class:`Cut`, :func:`preprocess_for`, the remote-code
+checks, :func:`read_json`), so they never import an adapter's private module.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import importlib
 from typing import Any
 
 from zoo._plugins import ADAPTERS
+from zoo.adapters._base import Cut
+from zoo.adapters._hf_files import check_remote_code, check_requires, read_json
+from zoo.adapters._inputs import preprocess_for
 from zoo.errors import MissingDependencyError
 
-__all__ = ["get_adapter"]
+__all__ = ["get_adapter", "Cut", "check_remote_code", "check_requires", "preprocess_for", "read_json"]
 
 _INSTANCES: dict[str, Any] = {}
 

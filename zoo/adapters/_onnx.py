@@ -17,22 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from zoo._ort import ort_session  # re-exported: the session maker lives in layer 0
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Adapter, Cut, main_flags, stage_from_shape, tag
 from zoo.errors import WeightsError
 
 __all__ = ["OnnxAdapter", "OnnxNativeAdapter", "OnnxStage", "ort_session", "cut_graph", "with_outputs"]
-
-
-def ort_session(model_bytes: bytes | str, threads: int | None = None) -> Any:
-    """A CPU ONNX Runtime session, quiet; ``threads`` intra-op threads (None: ONNX Runtime's default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxStage:

@@ -14,10 +14,9 @@ from typing import Any
 
 from zoo import _layout, _locks, _settings
 from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
+from zoo._ort import ort_session
 from zoo._version import __version__
-from zoo.adapters import get_adapter
-from zoo.adapters._base import Cut
-from zoo.adapters._onnx import ort_session
+from zoo.adapters import Cut, get_adapter
 from zoo.errors import ExportError, InvalidOptionError, ParityError
 from zoo.resolve import known_files
 from zoo.exporter._files import (
@@ -34,7 +33,7 @@ from zoo.exporter._files import (
 from zoo.exporter._gate import Gate
 from zoo.exporter._parity import Parity, measure_parity
 from zoo.exporter._variants import Variant, build_variant
-from zoo.features import _build, cut_for
+from zoo.features import build, cut_for
 from zoo.registry import FileInfo, ModelInfo, load_catalog
 
 __all__ = ["ExportResult", "export", "DEFAULT_OPSET"]
@@ -226,7 +225,7 @@ def export(
             {META_PREFIX + k: v for k, v in meta.items()}, gate,
         )
 
-    module, cut, folder = _build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
+    module, cut, folder = build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
     work = _layout.work_dir(_settings.home(), "export")
     try:
         raw = work / "model.onnx"

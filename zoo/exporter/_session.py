@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import _locks, _settings
-from zoo.adapters._onnx import ort_session
+from zoo._ort import ort_session
 from zoo.errors import WeightsError
 from zoo.exporter._export import export
 from zoo.exporter._files import read_metadata

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.adapters._onnx import ort_session
+from zoo._ort import ort_session
 from zoo.errors import AccuracyGateError, InvalidOptionError, ParityError
 from zoo.exporter._gate import Gate, gate_inputs, measure_gate
 from zoo.exporter._parity import measure_parity

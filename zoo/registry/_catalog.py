@@ -24,7 +24,6 @@ from zoo.registry._views import (
     Metric,
     ModelInfo,
     Paper,
-    _size,
     _verification,
     _views,
 )
@@ -182,7 +181,7 @@ class Catalog:
             version_paper=Paper.of(v.get("paper")),
             version_tags=tuple(v.get("tags", ())),
             params=v.get("params"),
-            size=_size(v),
+            size=_listing.size_of(v),
             metrics=_views(v.get("metrics"), Metric),
             input=InputSpec.of(v.get("input")),
             stages=_views(v.get("stages"), DeclaredStage),

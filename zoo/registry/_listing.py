@@ -135,10 +135,17 @@ def _metric_values(version: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def size_of(version: dict[str, Any]) -> int:
+    """Bytes of a version's files whose size is known; a snapshot's estimate before its files are listed."""
+    files = version.get("files") or ()
+    if not files and version.get("snapshot"):
+        return version["snapshot"].get("size_estimate") or 0
+    return sum(f.get("size") or 0 for f in files)
+
+
 def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...], str]:
     """(model row, search row, search text) of one model's record."""
     from zoo._hashing import tier_of_version
-    from zoo.registry._views import _size
 
     paper = record.get("paper") or {}
     w = WORD_SCORES
@@ -169,7 +176,7 @@ def _model_row(name: str, record: dict[str, Any]) -> tuple[tuple[Any, ...], tupl
                 v["adapter"],
                 v["license"],
                 v.get("params"),
-                _size(v),
+                size_of(v),
                 all(f.get("size") for f in files) and (not estimated or bool(v["snapshot"].get("size_estimate"))),
                 tier_of_version(v),
                 source_of(v.get("registry_file") or record.get("registry_file", ""), files, v.get("publisher") or record.get("publisher")),

@@ -561,14 +561,6 @@ class ModelInfo:
         return out
 
 
-def _size(version: dict[str, Any]) -> int:
-    """Bytes of a version's files whose size is known; a snapshot's estimate before its files are listed."""
-    files = version.get("files") or ()
-    if not files and version.get("snapshot"):
-        return version["snapshot"].get("size_estimate") or 0
-    return sum(f.get("size") or 0 for f in files)
-
-
 def _verification(version: dict[str, Any]) -> str:
     """The version's verification tier (see :func:`zoo._hashing.version_tier`)."""
     from zoo.registry._listing import known_tier

@@ -63,10 +63,10 @@ import numpy as np
 
 from zoo import _layout, _settings, exporter
 from zoo.adapters import get_adapter
-from zoo.adapters._onnx import ort_session
+from zoo._ort import ort_session
 from zoo.errors import DatasetError, ExportError, ParityError, WeightsError
 from zoo.exporter import DEFAULT_OPSET, ExportResult, Parity
-from zoo.features import _build, cut_for
+from zoo.features import build, cut_for
 from zoo.registry import load_catalog
 from zoo.transfer._head import Head
 from zoo.transfer._pooling import TOKEN_POOLS, check_pool, pool, pool_modes
@@ -174,7 +174,7 @@ def export_classifier(
     mask_name = _mask_input(model, info.modality)
     _append_head(model, head, mask_name, graph_opset)
 
-    module, _, folder = _build(info, stage.name, head=False, pretrained=True, vocab=None, offline=offline, progress=progress)
+    module, _, folder = build(info, stage.name, head=False, pretrained=True, vocab=None, offline=offline, progress=progress)
     if samples is None:
         samples = get_adapter(info.adapter).parity_inputs(info, folder, module, 2)
     mask_at = [i.name for i in model.graph.input].index(mask_name) if mask_name else None

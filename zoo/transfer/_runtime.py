@@ -113,7 +113,7 @@ class Encoder:
     def _images(self, items: Sequence[Item]) -> tuple[list[Item], list[Skipped], Any]:
         import numpy as np
 
-        from zoo.adapters._inputs import (
+        from zoo.adapters import (
             preprocess_for,  # numpy only: a Ray actor need not import torch
         )
 
@@ -168,7 +168,7 @@ class Encoder:
         if self.runtime == "onnx":
             sess = self._state.get("session")
             if sess is None:
-                from zoo.adapters._onnx import ort_session
+                from zoo._ort import ort_session
 
                 sess = self._state["session"] = ort_session(str(self.onnx_path), self.threads)
             names = [i.name for i in sess.get_inputs()]
@@ -234,7 +234,7 @@ def encoder_for(
         UnsupportedModelError: Its sentence-transformers modules are not ones zoo reproduces.
         ValueError: Unknown runtime, pooling or prompt name.
     """
-    from zoo.adapters._hf_files import check_remote_code, check_requires
+    from zoo.adapters import check_remote_code, check_requires
     from zoo.features import cut_for, pull_info
 
     if runtime not in RUNTIMES:
@@ -283,7 +283,7 @@ def encoder_for(
 
 def _position_limit(folder: Path, model: str) -> int | None:
     """``max_position_embeddings`` of the pulled ``config.json`` (None: none, or -1 for no limit)."""
-    from zoo.adapters._hf_files import read_json
+    from zoo.adapters import read_json
 
     value = (read_json(folder, "config.json", model=model) or {}).get("max_position_embeddings")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.adapters._hf_files import read_json
+from zoo.adapters import read_json
 from zoo.errors import InvalidOptionError, RemoteCodeError, UnsupportedModelError
 
 __all__ = ["SentenceConfig"]
