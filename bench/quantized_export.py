@@ -122,7 +122,9 @@ from typing import Any
 THREADS = 2
 N_CALIB = 32
 N_HELD = 32
-GATE_INT8_COS, GATE_INT8_TOP1, GATE_FP16_COS = 0.99, 0.99, 0.9995
+# The gate's bounds are the exporter's (zoo.exporter._variants.MIN_COSINE / MIN_AGREEMENT), read in gate().
+# The family's modality picks zoo's recipe, as zoo export does.
+MODALITY = {"cnn": "vision", "bert": "text"}
 GOAL_ORT, GOAL_INT8, GOAL_INT8_SIZE, GOAL_FP16_SIZE = 2.0, 1.5, 0.3, 0.55
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -369,10 +371,10 @@ def zoo_variant(src: Path, dst: Path, *, feeds: list[dict[str, Any]], family: st
     """What ``zoo export --quantize int8`` (or ``--fp16``) does to this file: zoo's own recipe for the family."""
     import onnx
 
+    from zoo.adapters import modality_named
     from zoo.exporter._variants import Variant, apply_variant, recipe_for
 
-    info = type("Info", (), {"modality": "text" if family == "bert" else "image"})()
-    recipe = recipe_for(info, Variant(quantize=None if fp16 else "int8", fp16=fp16))
+    recipe = recipe_for(modality_named(MODALITY[family]), Variant(quantize=None if fp16 else "int8", fp16=fp16))
     names = list(feeds[0])
     with tempfile.TemporaryDirectory() as work, _quiet():
         onnx.save(apply_variant(onnx.load(str(src)), recipe, Path(work), [tuple(f[n] for n in names) for f in feeds]), str(dst))
@@ -767,12 +769,14 @@ def fp32_ort_best(rows: list[Row], batch: int) -> Row:
 
 
 def gate(row: Row, classifier: bool) -> str:
+    from zoo.exporter._variants import MIN_AGREEMENT, MIN_COSINE
+
     if row.error or not row.acc:
         return "-"
     if row.mode.startswith("int8"):
-        ok = row.acc["cos_mean"] >= GATE_INT8_COS and (not classifier or row.acc["top1"] >= GATE_INT8_TOP1)
+        ok = row.acc["cos_mean"] >= MIN_COSINE["int8"] and (not classifier or row.acc["top1"] >= MIN_AGREEMENT)
     elif row.mode.startswith("fp16"):
-        ok = row.acc["cos_mean"] >= GATE_FP16_COS
+        ok = row.acc["cos_mean"] >= MIN_COSINE["fp16"]
     else:
         return ""
     return "pass" if ok else "FAIL"

@@ -432,7 +432,7 @@ def _boundary_head(reg: Path, head_path: Path, module: Any) -> Head:
     small errors move them across; the weights are small, so the probabilities
     stay near 0.5 and alike (cosine ~1) while the choices differ.
     """
-    from zoo.exporter._gate import _generated_images
+    from zoo.adapters._inputs import generated_images as _generated_images
 
     fitted = Head.load(head_path)
     held = np.stack(_generated_images(zoo.info("cls-timm", registries=[reg])))[1::2]  # what the gate holds back

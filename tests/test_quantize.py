@@ -149,7 +149,7 @@ def bert_reg(hf_server, tmp_path) -> Path:  # noqa: ANN001
     from models import text_entry, tiny_bert
     from transformers import BertTokenizerFast
 
-    from zoo.exporter._gate import GATE_SENTENCES
+    from zoo.adapters._inputs import GATE_SENTENCES
 
     words = sorted({w for t in GATE_SENTENCES for w in re.findall(r"\w+|[^\w\s]", t.lower())})
     folder = tmp_path / "bert"

@@ -38,7 +38,8 @@ from zoo import _atomic, _settings
 from zoo.errors import InvalidOptionError, StageMismatchError, StageNotFoundError
 
 if TYPE_CHECKING:
-    from zoo.registry import DeclaredStage
+    from zoo._plugins import AdapterSpec
+    from zoo.registry import DeclaredStage, ModelInfo
 
 __all__ = [
     "Stage",
@@ -250,7 +251,7 @@ def _installed(package: str) -> str:
         return "missing"
 
 
-def cache_key(info: Any, spec: Any) -> str:
+def cache_key(info: ModelInfo, spec: AdapterSpec) -> str:
     """A stable key for what determines a version's stages (read without importing any framework).
 
     Args:
@@ -275,7 +276,7 @@ def cache_key(info: Any, spec: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def cached(info: Any, spec: Any) -> StageSet | None:
+def cached(info: ModelInfo, spec: AdapterSpec) -> StageSet | None:
     """The cached stage set of a version, without its registry aliases; None if not derived yet."""
     return load_cached(info.id, cache_key(info, spec))
 

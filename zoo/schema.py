@@ -38,7 +38,8 @@ from pydantic_core import PydanticCustomError
 
 from zoo._hashing import STRONG_TIERS, TIERS, tier
 from zoo._ids import NAME_PATTERN
-from zoo._plugins import adapter_names
+from zoo._plugins import ADAPTERS as ADAPTER_SPECS
+from zoo._plugins import WEIGHTS_LAYOUTS, adapter_names, layout_adapters
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -94,9 +95,8 @@ TASKS = (
 # Detection, segmentation, video and optical-flow models take images of any size, scaled inside.
 FIXED_INPUT_TASKS = ("image-classification", "image-embedding", "feature-extraction")
 ADAPTERS = adapter_names()  # one table: zoo/_plugins.py
-# Third-party checkpoint key layouts zoo converts on load: one module each in zoo/adapters/layouts/
-# (named like the layout, '-' as '_'), which derives its table from this tuple.
-WEIGHTS_LAYOUTS = ("lukemelas-efficientnet",)
+# WEIGHTS_LAYOUTS (from the same table): third-party checkpoint key layouts zoo converts on load, one
+# module each in zoo/adapters/layouts/ (named like the layout, '-' as '_'), each named by the adapter converting it.
 
 _NAME = re.compile(f"^{NAME_PATTERN}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -637,12 +637,13 @@ class ModelVersion(_Strict):
 
     @model_validator(mode="after")
     def _check_layout(self) -> ModelVersion:
-        if self.weights_layout is not None and self.adapter != "timm":
+        converters = layout_adapters(self.weights_layout) if self.weights_layout is not None else ()
+        if self.weights_layout is not None and self.adapter not in converters:
             raise PydanticCustomError(
                 "weights_layout_adapter",
-                "weights_layout is converted by the timm adapter only (this version's adapter is {adapter}); "
+                "weights_layout is converted by the {converters} adapter only (this version's adapter is {adapter}); "
                 "remove it or convert the file to the architecture's own keys",
-                {"adapter": repr(self.adapter)},
+                {"converters": " or ".join(converters), "adapter": repr(self.adapter)},
             )
         return self
 
@@ -693,7 +694,7 @@ class ModelEntry(_Strict):
             )
         if self.modality == "vision":
             for name, version in self.versions.items():
-                if (version.task or self.task) not in FIXED_INPUT_TASKS or version.adapter == "onnx":
+                if (version.task or self.task) not in FIXED_INPUT_TASKS or ADAPTER_SPECS[version.adapter].input_from_graph:
                     continue
                 spec = version.input
                 if spec is None or spec.shape is None or spec.mean is None:

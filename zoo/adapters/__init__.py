@@ -5,26 +5,31 @@ The adapters zoo knows are the rows of :data:`zoo._plugins.ADAPTERS`;
 import torch and friends) and returns its single instance. The contract is
 documented in :mod:`zoo.adapters._base`. What the layers above share is
 re-exported here (:class:`Cut`, :func:`preprocess_for`, the remote-code
-checks, :func:`read_json`), so they never import an adapter's private module.
+checks, :func:`read_json`), so they never import an adapter's private module. What differs between image and text
+models is the version's :class:`Modality` (:func:`modality_of`), chosen once.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zoo._plugins import ADAPTERS
 from zoo.adapters._base import Cut
 from zoo.adapters._hf_files import check_remote_code, check_requires, read_json
 from zoo.adapters._inputs import preprocess_for
+from zoo.adapters._modality import Modality, modality_named, modality_of
 from zoo.errors import MissingDependencyError
 
-__all__ = ["get_adapter", "Cut", "check_remote_code", "check_requires", "preprocess_for", "read_json"]
+if TYPE_CHECKING:
+    from zoo.adapters._base import Adapter
 
-_INSTANCES: dict[str, Any] = {}
+__all__ = ["get_adapter", "Modality", "modality_of", "modality_named", "Cut", "check_remote_code", "check_requires", "preprocess_for", "read_json"]
+
+_INSTANCES: dict[str, Adapter] = {}
 
 
-def get_adapter(name: str) -> Any:
+def get_adapter(name: str) -> Adapter:
     """Returns the adapter registered as ``name`` (``timm``, ``torchvision``, ...).
 
     Raises:
@@ -46,6 +51,6 @@ def get_adapter(name: str) -> Any:
         raise MissingDependencyError(
             f"the {name} adapter needs {exc.name or 'a missing package'}: pip install 'zoo[{spec.extra}]'"
         ) from exc
-    adapter = getattr(module, class_name)(spec)
+    adapter: Adapter = getattr(module, class_name)(spec)
     _INSTANCES[name] = adapter
     return adapter

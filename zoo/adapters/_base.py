@@ -26,19 +26,23 @@ vectors); ONNX-native adapters (onnx, caffe) implement their own.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import _stages
 from zoo._plugins import AdapterSpec
 from zoo._stages import Stage, StageSet
-from zoo.adapters import _inputs
+from zoo.adapters._modality import modality_of
 from zoo.errors import ExportError, InvalidOptionError, StageNotFoundError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = [
     "Adapter",
@@ -89,7 +93,7 @@ class Cut:
         return {"name": s.name, "channels": s.channels, "stride": s.stride, "aliases": list(s.aliases)}
 
 
-def tag(module: Any, info: Any, cut: Cut) -> Any:
+def tag(module: Any, info: ModelInfo, cut: Cut) -> Any:
     """Marks a built model with where it came from, and puts it in eval mode."""
     if hasattr(module, "eval"):
         module.eval()
@@ -118,11 +122,17 @@ class Adapter:
 
     # ---- stages --------------------------------------------------------------
 
-    def stage_files(self, info: Any) -> list[str] | None:
-        """For file-defined architectures: the paths the stages are read from (None: every file)."""
-        return None
+    def stage_files(self, info: ModelInfo) -> list[str] | None:
+        """For file-defined architectures: the paths the stages are read from (None: every file).
 
-    def stages(self, info: Any, folder: Path | None = None) -> StageSet:
+        The adapter table's ``stage_files`` ability (:class:`~zoo._plugins.AdapterSpec`) answers.
+        """
+        if self.spec.stage_files is None:
+            return None
+        module, _, name = self.spec.stage_files.partition(":")
+        return getattr(importlib.import_module(module), name)(info)  # type: ignore[no-any-return]
+
+    def stages(self, info: ModelInfo, folder: Path | None = None) -> StageSet:
         """The architecture's cut points, with the registry's aliases (derived once, then cached).
 
         Args:
@@ -137,7 +147,7 @@ class Adapter:
             _stages.store(key, found)
         return found.with_aliases(info.stages)
 
-    def architecture_folder(self, info: Any, folder: Path | None) -> Path | None:
+    def architecture_folder(self, info: ModelInfo, folder: Path | None) -> Path | None:
         """``folder``, or for file-defined architectures a folder holding just the files they are read from."""
         needed = self.stage_files(info) if self.spec.file_defined else []
         if folder is not None or needed == []:
@@ -146,49 +156,47 @@ class Adapter:
 
         return pull_version(info, paths=needed)
 
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         """Derives the stages from the built architecture (no weights)."""
         raise NotImplementedError
 
-    def measure(self, info: Any, folder: Path | None, name: str) -> Stage:
+    def measure(self, info: ModelInfo, folder: Path | None, name: str) -> Stage:
         """Measures one accepted cut point that the stage set does not measure up front."""
         raise StageNotFoundError(info.id, name, [])
 
     # ---- building ------------------------------------------------------------
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> Any:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> Any:
         """The model cut at ``cut``, with the weights in ``folder`` (None: random weights)."""
         raise NotImplementedError
 
-    def check_options(self, info: Any, options: dict[str, Any]) -> None:
+    def check_options(self, info: ModelInfo, options: dict[str, Any]) -> None:
         """Refuses load options this adapter does not take."""
         if options:
             raise InvalidOptionError(f"{', '.join(options)}= does not apply to {info.id} (a {self.name} model)")
 
-    def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
+    def keyed_vectors(self, info: ModelInfo, folder: Path | None) -> Any:
         """The version as :class:`zoo.vectors.KeyedVectors` (word-vector adapters; None folder: only check)."""
         raise InvalidOptionError(f"{info.id} is a {self.name} model, not word vectors; use zoo.load")
 
     # ---- export --------------------------------------------------------------
 
-    def example_inputs(self, info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
-        """Inputs for tracing and for measuring shapes."""
-        return _inputs.example_inputs(info, batch, seq_len)
+    def example_inputs(self, info: ModelInfo, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
+        """Inputs for tracing and for measuring shapes (the modality's)."""
+        return modality_of(info).example_inputs(info, batch, seq_len)
 
-    def parity_inputs(self, info: Any, folder: Path | None, module: Any, batch: int) -> list[tuple[Any, ...]]:
-        """Inputs the exporter runs through torch and ONNX Runtime: random ones plus natural ones."""
-        if info.modality == "vision":
-            return _inputs.vision_inputs(info, batch)
+    def parity_inputs(self, info: ModelInfo, folder: Path | None, module: Any, batch: int) -> list[tuple[Any, ...]]:
+        """Inputs the exporter runs through torch and ONNX Runtime: random ones plus natural ones (the modality's)."""
         config = getattr(getattr(module, "model", None), "config", None)
-        return _inputs.text_inputs(info, folder, int(getattr(config, "vocab_size", 100) or 100))
+        return modality_of(info).parity_inputs(info, folder, int(getattr(config, "vocab_size", 100) or 100), batch)
 
     def export_graph(
-        self, module: Any, info: Any, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
+        self, module: Any, info: ModelInfo, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
     ) -> tuple[str, int]:
         """Writes the raw ONNX graph of ``module`` to ``path``; returns (exporter used, opset)."""
         raise NotImplementedError
 
-    def reference(self, info: Any, folder: Path | None, cut: Cut, module: Any) -> Any:
+    def reference(self, info: ModelInfo, folder: Path | None, cut: Cut, module: Any) -> Any:
         """What the exported graph is compared with (default: the built module itself)."""
         return module
 
@@ -222,20 +230,12 @@ def output_names(cut: Cut) -> list[str]:
 class TorchAdapter(Adapter):
     """Export for adapters whose model is a ``torch.nn.Module``: ``torch.onnx.export``, dynamo then TorchScript."""
 
-    def io_spec(self, info: Any, cut: Cut, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
-        """Input names, output names and dynamic axes of the exported graph."""
-        dyn_batch = batch == "dynamic"
-        outputs = output_names(cut)
-        if info.modality == "vision":
-            names = ["image"]
-            axes = {n: {0: "batch"} for n in names + outputs} if dyn_batch else {}
-        else:
-            names = ["input_ids", "attention_mask"]
-            axes = {n: {1: "sequence", **({0: "batch"} if dyn_batch else {})} for n in names + outputs}
-        return names, outputs, axes
+    def io_spec(self, info: ModelInfo, cut: Cut, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
+        """Input names, output names and dynamic axes of the exported graph (the modality's)."""
+        return modality_of(info).io_spec(output_names(cut), batch)
 
     def export_graph(
-        self, module: Any, info: Any, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
+        self, module: Any, info: ModelInfo, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
     ) -> tuple[str, int]:
         """Exports with dynamo, falling back to TorchScript; returns the exporter used."""
         args = self.example_inputs(info, batch=batch if isinstance(batch, int) else 2, seq_len=16)
@@ -301,30 +301,13 @@ def measure_module(module: Any, inputs: Sequence[Any]) -> list[tuple[int, ...]]:
     return [tuple(int(d) for d in o.shape[1:]) for o in outs]
 
 
-def stage_from_shape(name: str, shape: tuple[int, ...], info: Any, *, main: bool = True) -> Stage:
-    """A stage from an output shape (batch dropped): channels and stride by the output's layout.
+def stage_from_shape(name: str, shape: tuple[int, ...], info: ModelInfo, *, main: bool = True) -> Stage:
+    """A stage from an output shape (batch dropped): channels and stride as the version's modality reads them.
 
-    (C, H, W) maps are NCHW unless the last axis is clearly the channels
-    (NHWC, as torchvision's Swin gives: H == W != C with a square input);
-    (C, T, H, W) is a video map; (T, C) token sequences of a vision model have
-    the stride of a square grid of tokens; text outputs have stride 1. The
-    stride compares output and input heights (the input's second-to-last axis).
+    See :meth:`zoo.adapters._modality.Vision.stage` (feature maps, video maps,
+    grids of tokens) and :meth:`~zoo.adapters._modality.Text.stage` (stride 1).
     """
-    if info.modality != "vision":
-        return Stage(name, int(shape[-1]), 1, (), shape, main)
-    size = int(info.input.shape[-2] if info.input is not None and info.input.shape else 224)
-    if len(shape) == 3:
-        c, h, w = shape
-        if h != w and shape[0] == shape[1]:  # (H, W, C)
-            h, c = shape[0], shape[2]
-        return Stage(name, int(c), _stages.power_of_two_stride(size, int(h)), (), shape, main)
-    if len(shape) == 4:  # (C, T, H, W)
-        return Stage(name, int(shape[0]), _stages.power_of_two_stride(size, int(shape[2])), (), shape, main)
-    if len(shape) == 2:
-        tokens, c = shape
-        grid = int(tokens**0.5)
-        return Stage(name, int(c), _stages.power_of_two_stride(size, grid) if grid > 0 else size, (), shape, main)
-    return Stage(name, int(shape[-1]) if shape else 1, size, (), shape, main)
+    return modality_of(info).stage(name, shape, info, main=main)
 
 
 def main_flags(stages: list[Stage]) -> list[Stage]:

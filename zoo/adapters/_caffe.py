@@ -21,30 +21,21 @@ feeds the input through unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, tag
 from zoo.adapters._onnx import OnnxNativeAdapter, OnnxStage
+from zoo.adapters._stage_files import file_with_suffix, prototxt
 from zoo.errors import WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["CaffeAdapter"]
 
 
-def _file(info: Any, suffix: str, preferred: str | None = None) -> dict[str, Any]:
-    files = [f for f in info.files if f.path.endswith(suffix)]
-    for f in files:
-        if f.path == preferred:
-            return f
-    if not files:
-        raise WeightsError(
-            f"{info.id}: none of its files is a {suffix} ({', '.join(f.path for f in info.files)}); "
-            "a Caffe model needs its deploy .prototxt and its .caffemodel"
-        )
-    return files[0]
-
-
-def _rgb_input(info: Any) -> bool:
+def _rgb_input(info: ModelInfo) -> bool:
     order = str(info.arch_args.get("channel_order", "bgr")).lower()
     if order not in ("bgr", "rgb"):
         raise WeightsError(f"{info.id}: arch_args channel_order must be 'bgr' or 'rgb', not {order!r}")
@@ -62,26 +53,23 @@ class CaffeAdapter(OnnxNativeAdapter):
 
     export_kind = "caffe"
 
-    def stage_files(self, info: Any) -> list[str] | None:
-        return [_file(info, ".prototxt", info.arch).path]
-
-    def _prototxt(self, info: Any, folder: Path | None) -> Path:
+    def _prototxt(self, info: ModelInfo, folder: Path | None) -> Path:
         """The prototxt: in ``folder`` when pulled, else fetched alone (the caffemodel is not needed for shapes)."""
-        path = _file(info, ".prototxt", info.arch).path
+        path = prototxt(info)[0]
         if folder is None or not (folder / path).is_file():
             folder = self.architecture_folder(info, None)
         return folder / path
 
-    def _net(self, info: Any, folder: Path | None, weights: bool) -> Any:
+    def _net(self, info: ModelInfo, folder: Path | None, weights: bool) -> Any:
         from zoo.caffe import load_net, random_weights
 
         prototxt = self._prototxt(info, folder)
         if not weights or folder is None:
             # No weights: random ones of the right shapes, for shape and parameter checks.
             return random_weights(load_net(prototxt))
-        return load_net(prototxt, folder / _file(info, ".caffemodel").path)
+        return load_net(prototxt, folder / file_with_suffix(info, ".caffemodel").path)
 
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         from zoo.caffe import load_net, stages_of
 
         found = stages_of(load_net(self._prototxt(info, folder)))
@@ -92,7 +80,7 @@ class CaffeAdapter(OnnxNativeAdapter):
             stages.append(Stage(s["name"], int(s["channels"]), int(s["stride"]), (), None, main))
         return StageSet(info.id, tuple(stages))
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> OnnxStage:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> OnnxStage:
         """Converts the version's Caffe files to ONNX, cut at the stages' top blobs, and opens it with ONNX Runtime."""
         from zoo.caffe import to_onnx
 
@@ -100,7 +88,7 @@ class CaffeAdapter(OnnxNativeAdapter):
         model = to_onnx(self._net(info, folder, weights=True), until=_until(cut), rgb_input=_rgb_input(info))
         return tag(OnnxStage(model, [o.name for o in model.graph.output]), info, cut)
 
-    def reference(self, info: Any, folder: Path | None, cut: Cut, module: Any) -> Any:
+    def reference(self, info: ModelInfo, folder: Path | None, cut: Cut, module: Any) -> Any:
         """The same cut computed by torch layer by layer (:class:`zoo.caffe.TorchNet`, independent of the ONNX graph)."""
         from zoo.caffe import TorchNet
 

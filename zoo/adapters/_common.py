@@ -5,18 +5,21 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from zoo.errors import WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["read_state_dict", "load_weights", "build_with_weights", "on_meta", "weights_file", "on_meta_device", "without_inplace"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 
-def weights_file(info: Any, folder: Path) -> Path:
+def weights_file(info: ModelInfo, folder: Path) -> Path:
     """The version's weights file: the first ``.safetensors``, else the first ``.pth``/``.bin``."""
     paths = [f.path for f in info.files]
     for suffix in _WEIGHT_SUFFIXES:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import RemoteCodeError, UnsafeFileError, UnsupportedModelError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["JSON_LIMIT", "read_json", "check_requires", "check_remote_code"]
 
@@ -55,7 +58,7 @@ def read_json(folder: Path, path: str, *, model: str | None = None, expect: type
     return data
 
 
-def check_requires(info: Any) -> None:
+def check_requires(info: ModelInfo) -> None:
     """Refuses a registry version that says ``requires: [remote-code]``, before anything is pulled.
 
     Raises:
@@ -69,7 +72,7 @@ def check_requires(info: Any) -> None:
         )
 
 
-def check_remote_code(info: Any, folder: Path | None) -> None:
+def check_remote_code(info: ModelInfo, folder: Path | None) -> None:
     """Refuses a model whose registry entry or pulled ``config.json``/``tokenizer_config.json`` names remote code.
 
     Raises:

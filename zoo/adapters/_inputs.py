@@ -1,23 +1,64 @@
-"""Inputs for models: the image transform, example inputs for tracing, parity inputs.
+"""Inputs for models: the image transform, example inputs for tracing, parity and gate inputs.
 
 Shared by every adapter (the exporter's parity check and the shape
-measurements run on these) and by :func:`zoo.preprocess`.
+measurements run on these), by the int8/fp16 gate and by
+:func:`zoo.preprocess`. Which of them a version gets is its modality's choice
+(:mod:`zoo.adapters._modality`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue, WeightsError
 
-__all__ = ["natural_image", "preprocess_for", "example_inputs", "vision_inputs", "text_inputs", "SENTENCES"]
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
+
+__all__ = [
+    "natural_image", "preprocess_for", "image_example", "vision_inputs", "text_inputs", "generated_images", "image_batches",
+    "tokenized", "SENTENCES", "GATE_SENTENCES",
+]
 
 SENTENCES = (
     "A man is playing a guitar on the street.",
     "The quick brown fox jumps over the lazy dog.",
     "Pretrained backbones make transfer learning cheap.",
+)
+
+# Held-back sentences when the user gives none: varied topics, lengths and punctuation (half calibrate, half gate).
+GATE_SENTENCES = SENTENCES + (
+    "The central bank raised interest rates by a quarter of a point on Tuesday.",
+    "Heavy rain is expected across the north of the country this weekend.",
+    "She scored twice in the second half and her team won the cup.",
+    "Preheat the oven to 200 degrees and bake the bread for forty minutes.",
+    "The new phone has a larger battery, but the camera is no better.",
+    "Researchers found that the drug lowered blood pressure in most patients.",
+    "Can you tell me how to get to the railway station from here?",
+    "Our flight was delayed for three hours because of fog in Frankfurt.",
+    "The museum reopens in May with an exhibition of early photographs.",
+    "Stocks fell sharply after the company cut its forecast for the year.",
+    "He planted tomatoes, beans and a row of sunflowers along the fence.",
+    "Please restart the router and check whether the light turns green.",
+    "The orchestra played Beethoven's seventh symphony to a full hall.",
+    "Volcanic ash closed the airport for the second time this month.",
+    "I think the sequel is even funnier than the first film.",
+    "The committee will publish its report on school funding next week.",
+    "Add a pinch of salt, stir well, and let the soup simmer.",
+    "Two astronauts repaired the solar panel during a six-hour spacewalk.",
+    "The striker was injured in training and will miss the final.",
+    "Why does the sky look blue during the day and red at sunset?",
+    "Hotel prices in the city doubled during the music festival.",
+    "The software update fixes a bug that drained the battery overnight.",
+    "Farmers are worried that the dry summer will ruin the harvest.",
+    "The children built a sandcastle and watched the tide wash it away.",
+    "Inflation slowed for the third month in a row, official figures show.",
+    "This recipe needs ripe bananas, flour, eggs and a little butter.",
+    "The bridge will be closed to traffic while engineers inspect it.",
+    "A rare bird was spotted in the park, drawing crowds of photographers.",
+    "Machine translation has improved, but idioms still trip it up.",
 )
 
 
@@ -100,7 +141,7 @@ class _Preprocess:
         return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
 
 
-def preprocess_for(info: Any) -> Callable[[Any], Any]:
+def preprocess_for(info: ModelInfo) -> Callable[[Any], Any]:
     """The image transform of a resolved :class:`~zoo.registry.ModelInfo` (see :func:`zoo.preprocess`)."""
     spec = info.input
     if spec is None or not spec.shape or spec.mean is None:
@@ -108,25 +149,26 @@ def preprocess_for(info: Any) -> Callable[[Any], Any]:
     return _Preprocess(spec, info.id)
 
 
-def example_inputs(info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
-    """Zero inputs of the registry's input shape: an image batch, or token ids and a mask."""
+def image_example(info: ModelInfo, batch: int = 1) -> tuple[Any, ...]:
+    """A zero image batch of the registry's input shape (for tracing and measuring shapes).
+
+    Raises:
+        RegistryError: The version has no input shape.
+    """
     import torch
 
-    if info.modality == "vision":
-        if info.input is None or not info.input.shape:
-            # Detection and segmentation models take any image size; their stages are measured at one.
-            raise RegistryError([RegistryIssue(
-                info.registry_file, f"models.{info.name}.versions.{info.version}.input.shape",
-                f"{info.id} has no input shape, and its stages are measured on an input of that shape; add "
-                "input: {shape: [3, H, W], ...} to its registry entry (e.g. in a --registry file over the shipped one)",
-                "input_shape_missing",
-            )])
-        return (torch.zeros(batch, *info.input.shape),)
-    ids = torch.ones(batch, seq_len, dtype=torch.long)
-    return ids, torch.ones(batch, seq_len, dtype=torch.long)
+    if info.input is None or not info.input.shape:
+        # Detection and segmentation models take any image size; their stages are measured at one.
+        raise RegistryError([RegistryIssue(
+            info.registry_file, f"models.{info.name}.versions.{info.version}.input.shape",
+            f"{info.id} has no input shape, and its stages are measured on an input of that shape; add "
+            "input: {shape: [3, H, W], ...} to its registry entry (e.g. in a --registry file over the shipped one)",
+            "input_shape_missing",
+        )])
+    return (torch.zeros(batch, *info.input.shape),)
 
 
-def vision_inputs(info: Any, batch: int) -> list[tuple[Any, ...]]:
+def vision_inputs(info: ModelInfo, batch: int) -> list[tuple[Any, ...]]:
     """Parity inputs for an image model: a random batch, a natural-looking image, one random image."""
     import torch
 
@@ -136,7 +178,7 @@ def vision_inputs(info: Any, batch: int) -> list[tuple[Any, ...]]:
     return [(torch.randn(batch, c, h, w, generator=gen),), (natural,), (torch.randn(1, c, h, w, generator=gen),)]
 
 
-def text_inputs(info: Any, folder: Path | None, vocab: int) -> list[tuple[Any, ...]]:
+def text_inputs(info: ModelInfo, folder: Path | None, vocab: int) -> list[tuple[Any, ...]]:
     """Parity inputs for a text encoder: real sentences through its tokenizer (if pinned), random ids with padding."""
     import torch
 
@@ -155,3 +197,34 @@ def text_inputs(info: Any, folder: Path | None, vocab: int) -> list[tuple[Any, .
     mask[1, 9:] = 0
     inputs.append((ids, mask))
     return inputs
+
+
+def image_batches(arrays: list[Any], size: int) -> list[tuple[Any, ...]]:
+    """Preprocessed images (C, H, W) stacked into float32 batches of ``size`` (the last may be smaller)."""
+    import numpy as np
+
+    return [(np.stack(arrays[i : i + size]).astype(np.float32),) for i in range(0, len(arrays), size)]
+
+
+def generated_images(info: ModelInfo, count: int = 32) -> list[Any]:
+    """``count`` varied natural-looking images (sizes, mirrored), preprocessed for ``info``: calibration without data."""
+    import numpy as np
+
+    transform, rng = preprocess_for(info), np.random.default_rng(0)
+    arrays = []
+    for seed in range(count):
+        image = natural_image((int(rng.integers(200, 320)), int(rng.integers(240, 400))), seed=seed)
+        if seed % 2:
+            image = image[:, ::-1].copy()
+        arrays.append(transform.array(image))
+    return arrays
+
+
+def tokenized(info: ModelInfo, texts: list[str], tokenizer: Any, size: int) -> list[tuple[Any, ...]]:
+    """``texts`` through ``tokenizer`` in batches of ``size``: (input_ids, attention_mask) torch tensors."""
+    max_length = info.input.max_length if info.input is not None and info.input.max_length else tokenizer.model_max_length
+    out = []
+    for i in range(0, len(texts), size):
+        batch = tokenizer(texts[i : i + size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        out.append((batch["input_ids"], batch["attention_mask"]))
+    return out

@@ -13,7 +13,7 @@ the stage's tensor back (a tuple for several stages) in the same kind.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from zoo._ort import ort_session  # re-exported: the session maker lives in laye
 from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Adapter, Cut, main_flags, stage_from_shape, tag
 from zoo.errors import WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["OnnxAdapter", "OnnxNativeAdapter", "OnnxStage", "ort_session", "cut_graph", "with_outputs"]
 
@@ -66,7 +69,7 @@ class OnnxStage:
         return self
 
 
-def onnx_file(info: Any) -> str:
+def onnx_file(info: ModelInfo) -> str:
     """The path of the version's ``.onnx`` file."""
     files = [f.path for f in info.files if f.path.endswith(".onnx")]
     if not files:
@@ -103,7 +106,7 @@ def with_outputs(model: Any, names: list[str]) -> Any:
     return model
 
 
-def _shapes(model: Any, info: Any) -> dict[str, tuple[int, ...]]:
+def _shapes(model: Any, info: ModelInfo) -> dict[str, tuple[int, ...]]:
     """Static output shapes (batch dropped) of every tensor, at the registry's input size."""
     import onnx
     import onnx.shape_inference
@@ -134,7 +137,7 @@ class OnnxNativeAdapter(Adapter):
     export_kind = "onnx"
 
     def export_graph(
-        self, module: Any, info: Any, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
+        self, module: Any, info: ModelInfo, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
     ) -> tuple[str, int]:
         import onnx
 
@@ -142,7 +145,7 @@ class OnnxNativeAdapter(Adapter):
         used = next((o.version for o in module.model.opset_import if o.domain in ("", "ai.onnx")), opset)
         return self.export_kind, used
 
-    def example_inputs(self, info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
+    def example_inputs(self, info: ModelInfo, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
         return tuple(x.numpy() for x in super().example_inputs(info, batch, seq_len))
 
 
@@ -150,11 +153,7 @@ class OnnxAdapter(OnnxNativeAdapter):
     """ONNX files (``arch`` names the graph; the ``.onnx`` file is the architecture)."""
 
 
-    def stage_files(self, info: Any) -> list[str] | None:
-        # The graph and whatever its tensors' external data names: the version's other files (fetched with it).
-        return None
-
-    def _model(self, info: Any, folder: Path | None) -> Any:
+    def _model(self, info: ModelInfo, folder: Path | None) -> Any:
         """The graph (its file is its architecture and its weights: fetched even for ``pretrained=False``).
 
         The file comes from a registry, so it is checked before it is loaded
@@ -168,7 +167,7 @@ class OnnxAdapter(OnnxNativeAdapter):
         folder = self.architecture_folder(info, folder)
         return load_onnx(folder / onnx_file(info), trusted_roots=[Cache().blobs])
 
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         model = self._model(info, folder)
         shapes = _shapes(model, info)
         outputs = {o.name for o in model.graph.output}
@@ -180,7 +179,7 @@ class OnnxAdapter(OnnxNativeAdapter):
         stages = tuple(flagged + final)
         return StageSet(info.id, stages, tuple(t for t in tensors if t not in {s.name for s in stages}))
 
-    def measure(self, info: Any, folder: Path | None, name: str) -> Stage:
+    def measure(self, info: ModelInfo, folder: Path | None, name: str) -> Stage:
         shape = _shapes(self._model(info, folder), info).get(name)
         if shape is None:
             # No static shape (dynamic axes): run the cut graph once on the registry's input.
@@ -188,14 +187,14 @@ class OnnxAdapter(OnnxNativeAdapter):
             shape = tuple(np.asarray(cut(*[np.asarray(x) for x in self.example_inputs(info)])).shape[1:])
         return stage_from_shape(name, shape, info, main=False)
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> OnnxStage:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> OnnxStage:
         self.check_options(info, options)
         model = self._model(info, folder)
         if cut.head:
             return tag(OnnxStage(model, [o.name for o in model.graph.output]), info, cut)
         return tag(OnnxStage(cut_graph(model, list(cut.names)), list(cut.names)), info, cut)
 
-    def reference(self, info: Any, folder: Path | None, cut: Cut, module: Any) -> Any:
+    def reference(self, info: ModelInfo, folder: Path | None, cut: Cut, module: Any) -> Any:
         """The original graph, with the stage tensors added as outputs: computed by the whole model."""
         model = self._model(info, folder)
         names = list(cut.names) or [o.name for o in model.graph.output]

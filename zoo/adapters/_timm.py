@@ -14,7 +14,7 @@ A few timm models give one module name to several feature stages (CoaT's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import timm
 import torch
@@ -28,6 +28,9 @@ from zoo.adapters._common import (
     weights_file,
     without_inplace,
 )
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["TimmAdapter", "TimmStages"]
 
@@ -65,11 +68,11 @@ class TimmAdapter(TorchAdapter):
     """timm architectures (``arch: resnet50.a1_in1k``)."""
 
 
-    def _create(self, info: Any) -> torch.nn.Module:
+    def _create(self, info: ModelInfo) -> torch.nn.Module:
         kwargs = dict(info.arch_args) if info.arch_args else {}
         return timm.create_model(info.arch, pretrained=False, **kwargs)
 
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         model = on_meta_device(lambda: self._create(info)).eval()
         feature_info = list(getattr(model, "feature_info", None) or [])
         names = _stage_names(feature_info)
@@ -88,7 +91,7 @@ class TimmAdapter(TorchAdapter):
         )
         return StageSet(info.id, stages)
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         self.check_options(info, options)
         state = read_state_dict(weights_file(info, folder), info.id) if folder is not None else None
         layout = getattr(info, "weights_layout", None)

@@ -19,7 +19,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torchvision
@@ -40,6 +40,9 @@ from zoo.adapters._common import (
     weights_file,
     without_inplace,
 )
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["TorchvisionAdapter", "GraphStages"]
 
@@ -105,7 +108,7 @@ class TorchvisionAdapter(TorchAdapter):
     """torchvision architectures (``arch: resnet50``)."""
 
 
-    def _create(self, info: Any) -> torch.nn.Module:
+    def _create(self, info: ModelInfo) -> torch.nn.Module:
         import inspect
 
         kwargs = dict(info.arch_args) if info.arch_args else {}
@@ -114,7 +117,7 @@ class TorchvisionAdapter(TorchAdapter):
             kwargs.setdefault("weights_backbone", None)  # never fetch backbone weights: the version's file has them
         return builder(weights=None, **kwargs).eval()
 
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         from torchvision.models.feature_extraction import get_graph_node_names
 
         model = on_meta_device(lambda: self._create(info))
@@ -143,13 +146,13 @@ class TorchvisionAdapter(TorchAdapter):
         )
         return StageSet(info.id, tuple(main_flags(stages)), tuple(p for p in paths if p not in known))
 
-    def _probe_inputs(self, info: Any, model: torch.nn.Module) -> tuple[Any, ...]:
+    def _probe_inputs(self, info: ModelInfo, model: torch.nn.Module) -> tuple[Any, ...]:
         # Quantized models (quantized_resnet50...) keep their weights packed: no parameters, and they run on the CPU.
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
         return tuple(t.to(device) for t in self.example_inputs(info))
 
-    def measure(self, info: Any, folder: Path | None, name: str) -> Stage:
+    def measure(self, info: ModelInfo, folder: Path | None, name: str) -> Stage:
         model = on_meta_device(lambda: self._create(info))
         cut = self._extract(model, [name])
         (shape,) = measure_module(cut, self._probe_inputs(info, model))
@@ -164,7 +167,7 @@ class TorchvisionAdapter(TorchAdapter):
             graph = create_feature_extractor(trunk, return_nodes={n: n for n in inner})
         return GraphStages(graph, inner)
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         self.check_options(info, options)
         state = read_state_dict(weights_file(info, folder), info.id) if folder is not None else None
         model = build_with_weights(lambda: self._create(info), state, info.id).eval()

@@ -31,7 +31,7 @@ import contextlib
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -39,6 +39,9 @@ from zoo._stages import StageSet
 from zoo.adapters._base import Cut, TorchAdapter, stage_from_shape, tag
 from zoo.adapters._hf_files import check_remote_code
 from zoo.errors import NotCachedError, WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["TransformersAdapter", "TextStages", "layer_list"]
 
@@ -124,7 +127,7 @@ _ENCODERS = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5Enco
 _FINAL_NORMS = ("norm", "final_norm", "final_layer_norm", "encoder.final_layer_norm", "ln_f")
 
 
-def _config(info: Any, folder: Path | None) -> Any:
+def _config(info: ModelInfo, folder: Path | None) -> Any:
     check_remote_code(info, folder)  # before transformers is imported: nothing of a remote-code model runs
     has_config = folder is not None and (folder / "config.json").is_file()
     if info.arch == "auto" and not has_config:
@@ -171,16 +174,7 @@ class TransformersAdapter(TorchAdapter):
     """Hugging Face encoders (``arch: bert``; ``arch_args`` mirror the pinned config.json)."""
 
 
-    def stage_files(self, info: Any) -> list[str] | None:
-        """The pinned ``config.json`` is the architecture; without one, ``arch`` + ``arch_args`` are.
-
-        A Hub snapshot (files listed on first pull) always has one: its listing is refused without it.
-        """
-        if info.snapshot is not None and not info.files:
-            return ["config.json"]
-        return [f.path for f in info.files if f.path == "config.json"]
-
-    def derive_stages(self, info: Any, folder: Path | None) -> StageSet:
+    def derive_stages(self, info: ModelInfo, folder: Path | None) -> StageSet:
         config = _config(info, folder)
         count = int(config.num_hidden_layers)
         states = None
@@ -204,7 +198,7 @@ class TransformersAdapter(TorchAdapter):
         return StageSet(info.id, stages)
 
     def export_graph(
-        self, module: Any, info: Any, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
+        self, module: Any, info: ModelInfo, cut: Cut, path: Path, *, opset: int, batch: str | int, exporter: str
     ) -> tuple[str, int]:
         """As for every torch model, but decoders (causal attention) go to TorchScript first.
 
@@ -216,7 +210,7 @@ class TransformersAdapter(TorchAdapter):
             exporter = "torchscript"
         return super().export_graph(module, info, cut, path, opset=opset, batch=batch, exporter=exporter)
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         """Loads the encoder from ``folder`` (offline), keeping the layers up to the last stage asked for."""
         self.check_options(info, options)
         config = _config(info, folder)

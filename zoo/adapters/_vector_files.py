@@ -8,11 +8,14 @@ once, at pull time, and a pull never imports torch for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import vectors as _vectors
 from zoo.cache import Cache
 from zoo.errors import WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["FORMATS", "cached_vectors", "finish_pull"]
 
@@ -20,7 +23,7 @@ __all__ = ["FORMATS", "cached_vectors", "finish_pull"]
 FORMATS = {"auto": None, "glove": "glove", "word2vec": "word2vec", "word2vec-binary": "word2vec-binary"}
 
 
-def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
+def cached_vectors(info: ModelInfo, folder: Path, cache: Cache | None = None) -> Any:
     """Returns the version's :class:`zoo.vectors.KeyedVectors`, converting the source file on first use.
 
     The conversion runs under the file's lock and the cache's use lock, and
@@ -34,7 +37,7 @@ def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
     sha256 = cache.recall(source)
     if sha256 is None:
         raise WeightsError(f"{info.id}: {source.path} is not in the cache; pull it first ('zoo pull {info.id}')")
-    dest = cache.area("vectors") / sha256
+    dest = cache.layout.vectors_of(sha256)
     if not (dest / "vocab.txt").is_file():
         with cache.in_use(), cache.lock(f"vectors-{sha256}"):
             if not (dest / "vocab.txt").is_file():
@@ -42,6 +45,6 @@ def cached_vectors(info: Any, folder: Path, cache: Cache | None = None) -> Any:
     return _vectors.KeyedVectors.load(dest)
 
 
-def finish_pull(info: Any, folder: Path) -> None:
+def finish_pull(info: ModelInfo, folder: Path) -> None:
     """The ``after_pull`` hook of word vectors: parse the pulled file once into its cached form."""
     cached_vectors(info, folder)

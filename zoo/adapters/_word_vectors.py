@@ -9,7 +9,7 @@ memory-maps that instead of parsing text again. No pickle is ever read.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from zoo._stages import Stage, StageSet
 from zoo.adapters._base import Cut, TorchAdapter, tag
 from zoo.adapters._vector_files import cached_vectors
 from zoo.errors import InvalidOptionError, WeightsError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["WordVectorsAdapter", "WordEmbedding"]
 
@@ -51,7 +54,7 @@ class WordVectorsAdapter(TorchAdapter):
     against the file when the model is loaded).
     """
 
-    def stages(self, info: Any, folder: Path | None = None) -> StageSet:
+    def stages(self, info: ModelInfo, folder: Path | None = None) -> StageSet:
         if folder is not None:
             dim = int(cached_vectors(info, folder).vectors.shape[1])
         elif info.stages:
@@ -60,16 +63,16 @@ class WordVectorsAdapter(TorchAdapter):
             raise WeightsError(f"{info.id}: the vectors' dimension is known once the file is pulled; run 'zoo pull {info.id}'")
         return StageSet(info.id, (Stage("embeddings", dim, 1, (), None),)).with_aliases(info.stages)
 
-    def check_options(self, info: Any, options: dict[str, Any]) -> None:
+    def check_options(self, info: ModelInfo, options: dict[str, Any]) -> None:
         super().check_options(info, {k: v for k, v in options.items() if k != "vocab"})
         vocab = options.get("vocab")
         if vocab is not None and (not isinstance(vocab, int) or vocab < 1):
             raise InvalidOptionError(f"vocab must be a positive number of words, not {vocab!r}")
 
-    def keyed_vectors(self, info: Any, folder: Path | None) -> Any:
+    def keyed_vectors(self, info: ModelInfo, folder: Path | None) -> Any:
         return cached_vectors(info, folder) if folder is not None else None
 
-    def build(self, info: Any, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
+    def build(self, info: ModelInfo, folder: Path | None, cut: Cut, **options: Any) -> torch.nn.Module:
         """The embedding module, keeping the ``vocab`` most frequent words (all if None)."""
         self.check_options(info, options)
         vocab = options.get("vocab")
@@ -87,14 +90,14 @@ class WordVectorsAdapter(TorchAdapter):
             kv = kv.trimmed(vocab)
         return tag(WordEmbedding(kv), info, cut)
 
-    def example_inputs(self, info: Any, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
+    def example_inputs(self, info: ModelInfo, batch: int = 1, seq_len: int = 16) -> tuple[Any, ...]:
         return (torch.ones(batch, seq_len, dtype=torch.long),)
 
-    def io_spec(self, info: Any, cut: Cut, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
+    def io_spec(self, info: ModelInfo, cut: Cut, batch: str | int) -> tuple[list[str], list[str], dict[str, dict[int, str]]]:
         axes = {n: {1: "sequence", **({0: "batch"} if batch == "dynamic" else {})} for n in ("input_ids", "features")}
         return ["input_ids"], ["features"], axes
 
-    def parity_inputs(self, info: Any, folder: Path | None, module: Any, batch: int) -> list[tuple[Any, ...]]:
+    def parity_inputs(self, info: ModelInfo, folder: Path | None, module: Any, batch: int) -> list[tuple[Any, ...]]:
         """Ids of the most frequent words (real text starts there) and random ids over the whole vocabulary."""
         vocab = int(module.embedding.num_embeddings)
         gen = torch.Generator().manual_seed(0)

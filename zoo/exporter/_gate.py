@@ -1,10 +1,11 @@
 """The accuracy gate of int8 and fp16 exports: features against the float32 torch reference, on held-back inputs.
 
-Inputs come from the user's dataset (``calibrate=``: an image folder or a text
-file, read as ``zoo embed`` reads it; even items calibrate, odd items are held
-back for the gate) or, without one, are made here: natural-looking images
-(:func:`zoo.adapters._inputs.natural_image`, varied) or real sentences through
-the model's tokenizer. Per input the flattened features of the variant and the
+Inputs come from the model's modality
+(:meth:`zoo.adapters._modality.Modality.gate_inputs`): from the user's dataset
+(``calibrate=``: an image folder or a text file, read as ``zoo embed`` reads
+it; even items calibrate, odd items are held back for the gate) or, without
+one, natural-looking images (:func:`zoo.adapters._inputs.natural_image`,
+varied) or real sentences through the model's tokenizer. Per input the flattened features of the variant and the
 reference are compared by cosine similarity; the gate reports the mean and the
 worst, the largest relative error, and for classifiers the top-1 agreement.
 Held-back sentences are run one at a time (no padding); images in batches.
@@ -16,48 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from zoo.errors import DatasetError
-
-__all__ = ["Gate", "measure_gate", "gate_inputs"]
-
-_MAX_ITEMS = 128  # items read from a calibration dataset (half calibrate, half gate)
-_BATCH = 8
-
-# Held-back sentences when the user gives none: varied topics, lengths and punctuation (half calibrate, half gate).
-GATE_SENTENCES = (
-    "A man is playing a guitar on the street.",
-    "The quick brown fox jumps over the lazy dog.",
-    "Pretrained backbones make transfer learning cheap.",
-    "The central bank raised interest rates by a quarter of a point on Tuesday.",
-    "Heavy rain is expected across the north of the country this weekend.",
-    "She scored twice in the second half and her team won the cup.",
-    "Preheat the oven to 200 degrees and bake the bread for forty minutes.",
-    "The new phone has a larger battery, but the camera is no better.",
-    "Researchers found that the drug lowered blood pressure in most patients.",
-    "Can you tell me how to get to the railway station from here?",
-    "Our flight was delayed for three hours because of fog in Frankfurt.",
-    "The museum reopens in May with an exhibition of early photographs.",
-    "Stocks fell sharply after the company cut its forecast for the year.",
-    "He planted tomatoes, beans and a row of sunflowers along the fence.",
-    "Please restart the router and check whether the light turns green.",
-    "The orchestra played Beethoven's seventh symphony to a full hall.",
-    "Volcanic ash closed the airport for the second time this month.",
-    "I think the sequel is even funnier than the first film.",
-    "The committee will publish its report on school funding next week.",
-    "Add a pinch of salt, stir well, and let the soup simmer.",
-    "Two astronauts repaired the solar panel during a six-hour spacewalk.",
-    "The striker was injured in training and will miss the final.",
-    "Why does the sky look blue during the day and red at sunset?",
-    "Hotel prices in the city doubled during the music festival.",
-    "The software update fixes a bug that drained the battery overnight.",
-    "Farmers are worried that the dry summer will ruin the harvest.",
-    "The children built a sandcastle and watched the tide wash it away.",
-    "Inflation slowed for the third month in a row, official figures show.",
-    "This recipe needs ripe bananas, flour, eggs and a little butter.",
-    "The bridge will be closed to traffic while engineers inspect it.",
-    "A rare bird was spotted in the park, drawing crowds of photographers.",
-    "Machine translation has improved, but idioms still trip it up.",
-)
+__all__ = ["Gate", "measure_gate"]
 
 
 @dataclass(frozen=True)
@@ -97,92 +57,6 @@ class Gate:
             f"mean cosine {self.mean_cosine:.5f} (bound {self.min_cosine}), worst {self.worst_cosine:.5f}, "
             f"max rel error {self.max_rel:.3g}{agree} over {self.inputs} {self.source} inputs"
         )
-
-
-def _batches(arrays: list[Any], size: int) -> list[tuple[Any, ...]]:
-    import numpy as np
-
-    return [(np.stack(arrays[i : i + size]).astype(np.float32),) for i in range(0, len(arrays), size)]
-
-
-def _images_from(info: Any, source: str) -> list[Any]:
-    from zoo.adapters._inputs import preprocess_for
-    from zoo.datasets import load_image, read_dataset
-
-    dataset = read_dataset(source)
-    if dataset.kind != "image":
-        raise DatasetError(f"{source}: {info.id} is an image model; give an image folder to calibrate it", path=source)
-    transform, arrays = preprocess_for(info), []
-    for item in dataset.items[:_MAX_ITEMS]:
-        try:
-            arrays.append(transform.array(load_image(item)))
-        except DatasetError:
-            continue  # an unreadable image only costs that item
-    return arrays
-
-
-def _generated_images(info: Any, count: int = 32) -> list[Any]:
-    import numpy as np
-
-    from zoo.adapters._inputs import natural_image, preprocess_for
-
-    transform, rng = preprocess_for(info), np.random.default_rng(0)
-    arrays = []
-    for seed in range(count):
-        image = natural_image((int(rng.integers(200, 320)), int(rng.integers(240, 400))), seed=seed)
-        if seed % 2:
-            image = image[:, ::-1].copy()
-        arrays.append(transform.array(image))
-    return arrays
-
-
-def _texts(info: Any, texts: list[str], tokenizer: Any, size: int) -> list[tuple[Any, ...]]:
-    max_length = info.input.max_length if info.input is not None and info.input.max_length else tokenizer.model_max_length
-    out = []
-    for i in range(0, len(texts), size):
-        batch = tokenizer(texts[i : i + size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        out.append((batch["input_ids"], batch["attention_mask"]))
-    return out
-
-
-def gate_inputs(
-    info: Any, calibrate: str | None, tokenizer: Callable[[], Any] | None, text_field: str | None = None
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], str]:
-    """(calibration batches, held-back batches, source) for one model version.
-
-    Args:
-        calibrate: A dataset path or URL, or None for generated inputs.
-        tokenizer: Returns the model's tokenizer (text models).
-
-    Raises:
-        DatasetError: The dataset does not fit the model or holds too few usable items.
-    """
-    if info.modality == "text":
-        if tokenizer is None:
-            raise DatasetError(f"{info.id} has no tokenizer files pinned; int8 and fp16 gates need real sentences")
-        if calibrate is not None:
-            from zoo.datasets import read_dataset
-
-            dataset = read_dataset(calibrate, text_field=text_field)
-            if dataset.kind != "text":
-                raise DatasetError(f"{calibrate}: {info.id} is a text model; give a text file to calibrate it", path=calibrate)
-            texts, source = [str(item.text) for item in dataset.items[:_MAX_ITEMS]], "data"
-        else:
-            texts, source = list(GATE_SENTENCES), "generated"
-        tok = tokenizer()
-        if len(texts) < 4:
-            raise DatasetError(f"{calibrate}: {len(texts)} texts; calibration needs at least 4", path=calibrate)
-        # Held-back sentences go one at a time: padded positions are no features to compare, and dynamic
-        # int8 would take its scales from the padding too (measured: MiniLM@encoder.layer.5 mean cosine
-        # 0.984 in padded batches of 8, max rel error 1 at padded positions).
-        return _texts(info, texts[0::2], tok, _BATCH), _texts(info, texts[1::2], tok, 1), source
-    arrays, source = (_images_from(info, calibrate), "data") if calibrate is not None else (_generated_images(info), "generated")
-    if len(arrays) < 4:
-        raise DatasetError(f"{calibrate}: {len(arrays)} readable images; calibration needs at least 4", path=calibrate)
-    calibration = arrays[0::2]
-    # Equal batches: ORT's histogram calibrators (Percentile) fail on a shorter last batch.
-    size = max(d for d in range(1, _BATCH + 1) if len(calibration) % d == 0)
-    return _batches(calibration, size), _batches(arrays[1::2], _BATCH), source
 
 
 def measure_gate(

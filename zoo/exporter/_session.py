@@ -10,6 +10,7 @@ from typing import Any
 
 from zoo import _locks, _settings
 from zoo._ort import ort_session
+from zoo.adapters import modality_of
 from zoo.errors import WeightsError
 from zoo.exporter._export import export
 from zoo.exporter._files import read_metadata
@@ -61,9 +62,10 @@ def session(
     stem = (until if isinstance(until, str) else "-".join(until)) if until else "trunk"
     target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_")
     result = export(model_id, until, target, registries=registries, offline=offline, **export_options)
-    pre = features.preprocess_for(info) if info.modality == "vision" else None
+    modality = modality_of(info)
+    pre = modality.transform(info)
     tok = None
-    if info.modality == "text" and info.input is not None and info.input.tokenizer:
+    if modality.tokens and info.input is not None and info.input.tokenizer:
         try:
             tok = features.tokenizer(info.id, registries=registries, offline=offline)
         except WeightsError:

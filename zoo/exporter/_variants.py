@@ -47,16 +47,23 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo._ort import ort_session
+from zoo.adapters import Modality, modality_of
 from zoo.errors import AccuracyGateError, InvalidOptionError, ParityError
-from zoo.exporter._gate import Gate, gate_inputs, measure_gate
+from zoo.exporter._gate import Gate, measure_gate
 from zoo.exporter._parity import measure_parity
 
-__all__ = ["Variant", "Recipe", "recipe_for", "apply_variant", "build_variant"]
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
+
+__all__ = ["Variant", "Recipe", "recipe_for", "apply_variant", "build_variant", "MIN_COSINE", "MIN_AGREEMENT"]
 
 QUANTIZE_MODES = ("int8",)
+# The gate's default bounds (the bench judges its rows by these too): mean cosine per mode, top-1 agreement.
+MIN_COSINE = {"int8": 0.99, "fp16": 0.9995}
+MIN_AGREEMENT = 0.99
 
 
 @dataclass(frozen=True)
@@ -109,10 +116,12 @@ class Variant:
         return self.quantize is not None or self.fp16
 
     def cosine_bound(self) -> float:
-        return self.min_cosine if self.min_cosine is not None else (0.99 if self.quantize else 0.9995)
+        """The gate's bound on the mean cosine: ``min_cosine``, else :data:`MIN_COSINE` of the mode."""
+        return self.min_cosine if self.min_cosine is not None else MIN_COSINE["int8" if self.quantize else "fp16"]
 
     def agreement_bound(self) -> float:
-        return self.min_agreement if self.min_agreement is not None else 0.99
+        """The gate's bound on top-1 agreement: ``min_agreement``, else :data:`MIN_AGREEMENT`."""
+        return self.min_agreement if self.min_agreement is not None else MIN_AGREEMENT
 
     def key(self) -> dict[str, Any]:
         """What of the variant changes the file (the export cache key includes it)."""
@@ -133,22 +142,13 @@ class Recipe:
         return json.dumps({"mode": self.mode, **self.details}, sort_keys=True)
 
 
-def recipe_for(info: Any, variant: Variant) -> Recipe:
-    """The recipe for this model family (see the module docstring for why)."""
+def recipe_for(modality: Modality, variant: Variant) -> Recipe:
+    """The recipe for a model of this modality (int8: the modality's, see the module docstring for why)."""
     if variant.fp16:
         return Recipe("fp16", {"keep_io_types": True, "tool": "onnxconverter_common.float16", "optimize": variant.optimize})
     if variant.quantize == "int8":
-        if info.modality == "text":
-            return Recipe("int8-dynamic", {
-                "weight_type": "QInt8", "per_channel": True, "op_types": ["MatMul", "Gather"], "optimize": variant.optimize,
-                "tool": "onnxruntime.quantization.quantize_dynamic",
-            })
-        return Recipe("int8-static", {
-            "format": "QDQ", "weight_type": "QInt8", "activation_type": "QUInt8", "per_channel": True,
-            "calibrate_method": "Percentile", "optimize": variant.optimize,
-            "calibration": "user data" if variant.calibrate else "generated natural-looking images",
-            "tool": "onnxruntime.quantization.quantize_static",
-        })
+        mode, details = modality.int8_recipe(bool(variant.calibrate))
+        return Recipe(mode, {**details, "optimize": variant.optimize})
     return Recipe("optimize", _optimize_details())
 
 
@@ -244,7 +244,7 @@ def apply_variant(model: Any, recipe: Recipe, work: Path, calibration: Sequence[
 
 
 def build_variant(
-    model: Any, variant: Variant, info: Any, *, reference: Callable[..., Any], work: Path, label: str, dest: Path,
+    model: Any, variant: Variant, info: ModelInfo, *, reference: Callable[..., Any], work: Path, label: str, dest: Path,
     folder: Path | None = None, classifier: bool = False, parity_inputs: Callable[[], Sequence[tuple[Any, ...]]] | None = None,
     check: bool = True, atol: float = 1e-4, rtol: float = 1e-3, reference_name: str = "float32 torch",
     float_nodes: str | None = None,
@@ -267,11 +267,12 @@ def build_variant(
         ParityError: The optimized graph differs from the reference beyond ``atol``/``rtol``.
         AccuracyGateError: The int8 or fp16 variant fails the gate's bounds.
     """
-    recipe = recipe_for(info, variant)
+    modality = modality_of(info)
+    recipe = recipe_for(modality, variant)
     if float_nodes and recipe.mode != "optimize":
         recipe = Recipe(recipe.mode, {**recipe.details, "float_nodes": float_nodes})
     tokenizer = None
-    if info.modality == "text" and folder is not None and info.input is not None and info.input.tokenizer:
+    if modality.tokens and folder is not None and info.input is not None and info.input.tokenizer:
 
         def tokenizer() -> Any:
             from transformers import AutoTokenizer
@@ -280,7 +281,7 @@ def build_variant(
 
     calibration, held, source = ([], [], "")
     if variant.changes_numbers and (check or recipe.mode == "int8-static"):
-        calibration, held, source = gate_inputs(info, variant.calibrate, tokenizer, variant.text_field)
+        calibration, held, source = modality.gate_inputs(info, variant.calibrate, tokenizer, variant.text_field)
     work.mkdir()
     out = apply_variant(model, recipe, work, calibration)
     if not check:

@@ -98,14 +98,16 @@ def stage_rows(info: ModelInfo) -> tuple[list[tuple[str, int, int, str]], str]:
     """
     from zoo import _stages
     from zoo._plugins import ADAPTERS
+    from zoo.adapters import modality_of
     from zoo.site import _stage_table
 
     spec = ADAPTERS.get(info.adapter)
+    tokens = modality_of(info).tokens
     derived = _stages.cached(info, spec) if spec is not None else None
     shape = info.input.shape if info.input is not None and info.input.shape else None
 
     def out(channels: int, dims: Any) -> str:
-        if info.modality == "text":
+        if tokens:
             return f"tokens x {channels}"
         return " x ".join(str(d) for d in dims) if dims else ""
 
@@ -136,8 +138,12 @@ def commands(info: ModelInfo, stages: list[str]) -> list[tuple[str, str]]:
         ("stages", f"zoo stages {info.id}"),
         ("export", f"zoo export {info.id}{until} -o {_SAFE.sub('-', stem)}.onnx"),
     ]
-    if info.adapter != "word-vectors":
-        data = "sentences.txt" if info.modality == "text" else "photos/"
+    from zoo._plugins import ADAPTERS
+    from zoo.adapters import modality_of
+
+    spec = ADAPTERS.get(info.adapter)
+    if spec is None or not spec.word_vectors:  # word vectors are looked up by word: no zoo embed
+        data = modality_of(info).sample_data
         lines.append(("embed", f"zoo embed {info.id} {data}{until} -o embeddings.parquet"))
     python = f'import zoo\nmodel = zoo.load("{info.id}"' + (f', until="{cut}")' if cut else ")")
     lines.append(("python", python))

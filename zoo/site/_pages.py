@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import _units
+from zoo.adapters import modality_of
 from zoo.site._data import Card, commands
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["index_page", "card_page", "human_size", "human_count"]
 
@@ -127,7 +131,7 @@ def _copy(text: str, label: str) -> str:
     )
 
 
-def _version_section(info: Any, stage_info: tuple[list[tuple[str, int, int, str]], str]) -> str:
+def _version_section(info: ModelInfo, stage_info: tuple[list[tuple[str, int, int, str]], str]) -> str:
     parts = [f'<section class="version" id="v-{escape(info.version)}">']
     badge = ' <span class="badge">default</span>' if info.version == info.default else ""
     parts.append(f"<h2>{escape(info.id)}{badge}</h2>")
@@ -168,7 +172,7 @@ def _version_section(info: Any, stage_info: tuple[list[tuple[str, int, int, str]
         parts.append(f"<h3>Input</h3><dl>{shown}</dl>")
     stages, origin = stage_info
     if stages:
-        size = f" at {info.input.shape[-1]} px" if spec is not None and spec.shape and info.modality != "text" else ""
+        size = f" at {info.input.shape[-1]} px" if spec is not None and spec.shape and not modality_of(info).tokens else ""
         rows = "".join(
             f"<tr><td><code>{escape(n)}</code></td><td class=num>{c}</td><td class=num>{s}</td><td>{escape(o)}</td></tr>"
             for n, c, s, o in stages

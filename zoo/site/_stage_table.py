@@ -21,9 +21,12 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import _atomic, _settings
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 __all__ = ["TABLE_FORMAT", "table_path", "key", "lookup", "write_table"]
 
@@ -36,7 +39,7 @@ def table_path() -> Path:
     return _settings.shipped_registry() / "generated" / "stages.json"
 
 
-def key(info: Any) -> str:
+def key(info: ModelInfo) -> str:
     """What determines a version's stages, as the table's key."""
     shape = "x".join(str(d) for d in info.input.shape) if info.input is not None and info.input.shape else "-"
     return f"{info.adapter}|{info.arch}|{json.dumps(info.arch_args, sort_keys=True)}|{shape}"
@@ -53,7 +56,7 @@ def _read(path: Path, stamp: tuple[int, int]) -> dict[str, Any]:
     return data if isinstance(data, dict) and data.get("format") == TABLE_FORMAT else {}
 
 
-def lookup(info: Any, path: Path | None = None) -> tuple[list[tuple[str, int, int, tuple[int, ...] | None]], dict[str, str]] | None:
+def lookup(info: ModelInfo, path: Path | None = None) -> tuple[list[tuple[str, int, int, tuple[int, ...] | None]], dict[str, str]] | None:
     """(main stages, the frameworks they were derived with) of a version, or None when the table has none."""
     path = path or table_path()
     try:

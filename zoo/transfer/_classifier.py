@@ -62,12 +62,12 @@ from typing import Any
 import numpy as np
 
 from zoo import _layout, _settings, exporter
-from zoo.adapters import get_adapter
 from zoo._ort import ort_session
+from zoo.adapters import get_adapter, modality_of
 from zoo.errors import DatasetError, ExportError, ParityError, WeightsError
 from zoo.exporter import DEFAULT_OPSET, ExportResult, Parity
 from zoo.features import build, cut_for
-from zoo.registry import load_catalog
+from zoo.registry import ModelInfo, load_catalog
 from zoo.transfer._head import Head
 from zoo.transfer._pooling import TOKEN_POOLS, check_pool, pool, pool_modes
 
@@ -171,7 +171,7 @@ def export_classifier(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     graph_opset = _opset(model)
-    mask_name = _mask_input(model, info.modality)
+    mask_name = modality_of(info).mask_input([i.name for i in model.graph.input])
     _append_head(model, head, mask_name, graph_opset)
 
     module, _, folder = build(info, stage.name, head=False, pretrained=True, vocab=None, offline=offline, progress=progress)
@@ -216,7 +216,7 @@ def export_classifier(
 
 
 def _variant(
-    model: Any, meta: dict[str, str], fp32: Any, variant: Any, info: Any, stage: str, dest: Any, folder: Any,
+    model: Any, meta: dict[str, str], fp32: Any, variant: Any, info: ModelInfo, stage: str, dest: Any, folder: Any,
     samples: Sequence[tuple[Any, ...]], atol: float,
 ) -> tuple[Any, Any, Any]:
     """The optimized, int8 or fp16 classifier, judged against the float32 one (``fp32``, its checked session)."""
@@ -237,10 +237,10 @@ def _variant(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _check_width(info: Any, stage: Any, head: Head) -> None:
+def _check_width(info: ModelInfo, stage: Any, head: Head) -> None:
     """Refuses, before exporting, a head whose pooling or feature width does not fit the cut's output."""
     shape = tuple(stage.shape or ())
-    if head.pool == "none" and info.modality == "text" and len(shape) == 2:
+    if head.pool == "none" and modality_of(info).tokens and len(shape) == 2:
         raise DatasetError(_NO_FLATTEN, field="pool")
     tokens_only = [mode for mode in pool_modes(head.pool) if mode in TOKEN_POOLS]
     if tokens_only and len(shape) >= 3:
@@ -267,14 +267,6 @@ def _check_width(info: Any, stage: Any, head: Head) -> None:
 
 def _opset(model: Any) -> int:
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-
-
-def _mask_input(model: Any, modality: str) -> str | None:
-    """The graph input holding the attention mask (text models), or None."""
-    names = [i.name for i in model.graph.input]
-    if "attention_mask" in names:
-        return "attention_mask"
-    return names[1] if modality == "text" and len(names) > 1 else None
 
 
 class _Builder:

@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from zoo import _locks
 from zoo.datasets import Dataset, read_dataset
-from zoo.errors import DatasetError, InvalidOptionError
+from zoo.errors import InvalidOptionError
 from zoo.registry import ModelInfo, load_catalog
 from zoo.transfer._local import embed_local
 from zoo.transfer._output import EmbedResult, Progress, emit
 from zoo.transfer._runtime import Encoder, encoder_for
+
+if TYPE_CHECKING:
+    from zoo.cache import Cache
 
 __all__ = ["ENGINES", "check_modality", "embed"]
 
@@ -52,6 +56,7 @@ def embed(
     prompt: str | None = None,
     prompt_text: str | None = None,
     normalize: bool | None = None,
+    cache: Cache | None = None,
 ) -> EmbedResult:
     """Embeds a dataset with a model cut after a stage and writes the vectors.
 
@@ -79,6 +84,7 @@ def embed(
             None: its ``default_prompt_name``, if it has one.
         prompt_text: Text models: the prompt's text itself, prepended to every text.
         normalize: L2-normalize the vectors (None: as the model's ``modules.json`` says).
+        cache: The cache to pull into and keep the export and the job's shards in (default: ``$ZOO_HOME``).
 
     Returns:
         An :class:`EmbedResult`.
@@ -125,12 +131,6 @@ def check_modality(encoder: Encoder, dataset: Dataset) -> None:
 
 
 def _check_kind(info: ModelInfo, dataset: Dataset) -> None:
-    want = "text" if info.modality == "text" else "image"
-    if dataset.kind != want:
-        raise DatasetError(
-            f"{dataset.root}: {info.id} is a {info.modality} model but this is a{'n' if dataset.kind == 'image' else ''} "
-            f"{dataset.kind} dataset; give {'a text file (.csv, .jsonl, .txt, .parquet)' if want == 'text' else 'an image folder'}",
-            path=dataset.root,
-        )
-    if not dataset.items:
-        raise DatasetError(f"{dataset.root}: the dataset has no items", path=dataset.root)
+    from zoo.adapters import modality_of
+
+    modality_of(info).check_dataset(info, dataset)

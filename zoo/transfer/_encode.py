@@ -60,6 +60,7 @@ def encode(
     """
     import numpy as np
 
+    from zoo.adapters import modality_of
     from zoo.registry import load_catalog
     from zoo.transfer._runtime import encoder_for
 
@@ -70,7 +71,7 @@ def encode(
     if not all(isinstance(t, str) for t in items):
         raise InvalidOptionError("encode takes a text or a list of texts (str)")
     info = load_catalog(registries).info(model_id)
-    if info.modality != "text":
+    if not modality_of(info).tokens:
         raise InvalidOptionError(f"{info.id} is a {info.modality} model; zoo.encode embeds texts (use zoo.embed for images)")
     encoder = encoder_for(
         model_id, None, pool_=pool, runtime=runtime, threads=threads, registries=registries, offline=offline,

@@ -211,7 +211,7 @@ def _embed_local(
             shard_skipped: list[Skipped] = []
             # Batches start at the shard's first item: a resumed run feeds the runtime the same batches.
             # Texts are batched by length (less padding to compute), then put back in dataset order.
-            order = _by_length(items) if encoder.info.modality == "text" else list(items)
+            order = _by_length(items) if encoder.modality.tokens else list(items)
             for batch in _batches(order, batch_size):
                 e = encoder.encode(batch)
                 encoded.append(e)

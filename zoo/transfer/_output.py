@@ -87,7 +87,7 @@ def metadata(encoder: Encoder, engine: str, skipped: int) -> dict[str, str]:
         "zoo.skipped": str(skipped),
         "zoo.zoo_version": __version__,
         # A text model's vectors also depend on the prompt and the normalization.
-        **({"zoo.prompt": encoder.prompt, "zoo.normalize": str(encoder.normalize).lower()} if encoder.info.modality == "text" else {}),
+        **({"zoo.prompt": encoder.prompt, "zoo.normalize": str(encoder.normalize).lower()} if encoder.modality.tokens else {}),
     }
 
 

@@ -40,8 +40,10 @@ TOKEN_POOLS = ("mean", "cls", "mean_sqrt_len", "weightedmean", "lasttoken")
 
 
 def default_pool(modality: str) -> str:
-    """``avg`` for images, ``mean`` for texts."""
-    return "mean" if modality == "text" else "avg"
+    """The pooling of a modality (``vision``, ``text``) when none is asked for: ``avg`` for images, ``mean`` for texts."""
+    from zoo.adapters import modality_named
+
+    return modality_named(modality).default_pool
 
 
 def pool_modes(how: str) -> tuple[str, ...]:

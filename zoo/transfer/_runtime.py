@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.adapters import Modality, modality_of
 from zoo.datasets import Item, Skipped, load_image
 from zoo.errors import DatasetError, InvalidOptionError
 from zoo.registry import ModelInfo, load_catalog
-from zoo.transfer._pooling import TOKEN_POOLS, check_pool, default_pool, normalize, pool, pool_modes
+from zoo.transfer._pooling import TOKEN_POOLS, check_pool, normalize, pool, pool_modes
 from zoo.transfer._sentence import SentenceConfig
 
 __all__ = ["RUNTIMES", "Encoder", "Encoded", "encoder_for"]
@@ -85,9 +86,14 @@ class Encoder:
         # Sessions, modules and tokenizers are rebuilt where the encoder runs (a Ray worker).
         return {**self.__dict__, "_state": {}}
 
+    @property
+    def modality(self) -> Modality:
+        """The model's modality (what it reads, how it is fed)."""
+        return modality_of(self.info)
+
     def encode(self, items: Sequence[Item]) -> Encoded:
         """Preprocesses, runs and pools one batch."""
-        if self.info.modality == "text":
+        if self.modality.tokens:
             kept, skipped = [i for i in items if i.text], [Skipped(i.id, "empty text") for i in items if not i.text]
             if not kept:
                 return Encoded([], {}, skipped)
@@ -172,7 +178,7 @@ class Encoder:
 
                 sess = self._state["session"] = ort_session(str(self.onnx_path), self.threads)
             names = [i.name for i in sess.get_inputs()]
-            if self.info.modality == "text":
+            if self.modality.tokens:
                 given = {"input_ids": inputs[0], "attention_mask": inputs[1]}
                 feeds = {n: given[n] for n in names if n in given} or dict(zip(names, inputs))
             else:
@@ -241,7 +247,8 @@ def encoder_for(
         raise InvalidOptionError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     info = load_catalog(registries).info(model_id)
     check_requires(info)
-    text = info.modality == "text"
+    modality = modality_of(info)
+    text = modality.tokens
     if not text and (prompt is not None or prompt_text is not None):
         raise InvalidOptionError(f"{info.id} is a {info.modality} model; prompts are for text models")
     if pool_ is not None:
@@ -253,7 +260,7 @@ def encoder_for(
         check_remote_code(info, folder)
         config = SentenceConfig.read(folder, info.id) if sentence else None
         position_limit = _position_limit(folder, info.id)
-    how = check_pool(pool_ or (config.pool if config is not None else default_pool(info.modality)))
+    how = check_pool(pool_ or (config.pool if config is not None else modality.default_pool))
     _check_pool_fits(info, cut.stages, how)
     if config is not None:
         prompt_value = config.prompt_for(info.id, prompt, prompt_text)
@@ -311,5 +318,5 @@ def _check_pool_fits(info: ModelInfo, stages: Sequence[Any], how: str) -> None:
                 f"pooling {tokens_only[0]!r} is for token sequences; {info.id} at {stage.name} gives feature maps {shape}: use avg or max",
                 field="pool",
             )
-        if how == "none" and info.modality == "text" and len(shape) == 2:
+        if how == "none" and modality_of(info).tokens and len(shape) == 2:
             raise DatasetError("pooling 'none' needs a fixed-size output; texts vary in length: use mean, cls or max", field="pool")

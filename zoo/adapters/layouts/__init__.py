@@ -10,10 +10,11 @@ matching.
 
 Design: one small module per layout, named like the layout (``-`` as ``_``),
 whose mapping is data (rename tables) plus at most one structural rule, and
-which exposes ``convert(state, target, label)``. The layout names live in
-:data:`zoo.schema.WEIGHTS_LAYOUTS` (the schema validates registry values
+which exposes ``convert(state, target, label)``. The layout names are the
+``weights_layouts`` of the adapters converting them in :mod:`zoo._plugins`
+(:data:`zoo._plugins.WEIGHTS_LAYOUTS`; the schema validates registry values
 against them and sits below the adapters); :data:`LAYOUTS` is derived from
-that tuple, so a new layout is one name there plus one module here.
+that table, so a new layout is one name there plus one module here.
 
 Every converter raises :class:`~zoo.errors.WeightsError` naming the keys it
 cannot map, keys that map to nothing in the target, and shape mismatches.
@@ -24,8 +25,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from zoo._plugins import WEIGHTS_LAYOUTS
 from zoo.errors import WeightsError
-from zoo.schema import WEIGHTS_LAYOUTS
 
 if TYPE_CHECKING:
     import torch

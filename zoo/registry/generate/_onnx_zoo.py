@@ -131,14 +131,15 @@ def collect(ctx: Context, omz_ids: dict[tuple[str, int], str] | None = None) -> 
             out.skipped["no task known for its category"] += 1
             continue
         model_name, version_name = naming(stem, int(entry["opset_version"]))
-        modality = "text" if path.split("/")[1] == "text" else "vision"
+        vision = path.split("/")[1] != "text"  # the zoo's folder says (validated/<modality>/...)
+        modality = "vision" if vision else "text"
         version: dict[str, Any] = {
             "adapter": "onnx",
             "arch": name,
             "license": "unknown",
             "description": f"{entry['model']}: ONNX Model Zoo {path} (opset {entry['opset_version']}, onnx {entry['onnx_version']}).",
         }
-        shape = _shape(entry) if modality == "vision" else None
+        shape = _shape(entry) if vision else None
         if shape:
             version["input"] = {"shape": shape}
         version["files"] = [
