@@ -123,6 +123,7 @@ LAYERS = {
     "zoo._defaults": 0,
     "zoo._atomic": 0,
     "zoo._layout": 0,
+    "zoo._tofu": 3,
     "zoo._locks": 0,
     "zoo._onnx_files": 0,
     "zoo._units": 0,

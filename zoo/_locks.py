@@ -32,15 +32,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo import _atomic
-from zoo._settings import home, lock_timeout, soft_locks
+from zoo import _atomic, _layout
+from zoo._settings import lock_timeout, soft_locks
 from zoo.errors import LockTimeoutError
 
 __all__ = ["exclusive", "using", "idle", "can_tell", "holder_of", "uses_cache"]
 
 _log = logging.getLogger("zoo")
 _WARNED: set[str] = set()
-USE_LOCK = "cache.lock"
 
 
 def _holder_path(lock: Path) -> Path:
@@ -67,10 +66,8 @@ def _describe(holder: dict[str, Any] | None) -> str:
 
 
 def _alive(holder: dict[str, Any]) -> bool:
-    from zoo._layout import pid_alive
-
     pid = holder.get("pid")
-    return not isinstance(pid, int) or pid_alive(pid, str(holder.get("host")))
+    return not isinstance(pid, int) or _layout.pid_alive(pid, str(holder.get("host")))
 
 
 def _make_lock(path: Path, timeout: float) -> Any:
@@ -144,10 +141,10 @@ def _flock(fd: int, how: int) -> bool:
 
 
 def _use_fd(root: Path) -> int | None:
-    folder = root / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
+    path = _layout.Layout(root).use_lock
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return os.open(folder / USE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
 
@@ -197,12 +194,13 @@ def _use_lock(root: str | os.PathLike[str], how: int) -> Iterator[bool]:
 def using(root: str | os.PathLike[str]) -> Iterator[None]:
     """Marks this process as working in the cache at ``root`` (the use lock, shared) while the block runs.
 
-    Without ``flock`` support the block runs unmarked and ``gc`` falls back to
-    its pid checks alone.
+    The cache at ``root`` is the current one meanwhile (:func:`zoo._layout.use`), so what the block
+    derives lands under it. Without ``flock`` support the block runs unmarked and ``gc`` falls back
+    to its pid checks alone.
     """
     import fcntl
 
-    with _use_lock(root, fcntl.LOCK_SH):
+    with _layout.use(root), _use_lock(root, fcntl.LOCK_SH):
         yield
 
 
@@ -221,11 +219,16 @@ def idle(root: str | os.PathLike[str]) -> Iterator[bool]:
 
 
 def uses_cache(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorates a function that works in the cache at ``$ZOO_HOME``: it holds the use lock (shared) while it runs."""
+    """Decorates a function that works in a cache: the one passed as its ``cache=`` keyword, else the current one.
+
+    The function holds that cache's use lock (shared) while it runs, and the cache is the current one
+    meanwhile, so every path it and its callees take from :func:`zoo._layout.current` is under its root.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with using(home()):
+        handed = kwargs.get("cache")
+        with using(handed.root if handed is not None else _layout.current().root):
             return func(*args, **kwargs)
 
     return wrapper

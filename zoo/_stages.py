@@ -17,7 +17,7 @@ it with the derived set (name, channels, stride) and raises
 :class:`~zoo.errors.StageMismatchError` naming both values. Its ``aliases``
 are the only thing it adds.
 
-Derived sets are cached as JSON under ``$ZOO_HOME/stages/<key>.json``; the key
+Derived sets are cached as JSON in the cache's stages area (``stages/<key>.json``); the key
 is computed by the adapter from what determines the architecture (adapter,
 arch, arch_args, input shape, file hashes for file-defined architectures,
 framework and zoo versions), so ``zoo stages`` does not rebuild a model twice.
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import _atomic, _settings
+from zoo import _atomic, _layout
 from zoo.errors import InvalidOptionError, StageMismatchError, StageNotFoundError
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def cached(info: ModelInfo, spec: AdapterSpec) -> StageSet | None:
 
 
 def _path(key: str) -> Path:
-    return _settings.home() / "stages" / f"{key}.json"
+    return _layout.current().stage_set(key)
 
 
 def load_cached(model: str, key: str) -> StageSet | None:

@@ -16,15 +16,11 @@ registry gives::
     │           └── .zoo-manifest.json     {path: sha256} of the version's files
     ├── locks/
     │   └── 7735…41bb.lock                 one process fetches a blob, others wait
-    ├── tofu/                              what first pulls found out (trust on first use)
-    │   ├── md5/c289…1813                  sha256 of the file with that md5 (also sha1/, sha384/)
-    │   ├── sha256_prefix/f37072fd-9c1e…   sha256 of the file with that prefix, per source URL
-    │   └── hf/timm/resnet50.a1_in1k/
-    │       └── model.safetensors.json     {repo, file, commit, sha256, size} of a hub-tier file
+    ├── tofu/                              what first pulls found out (trust on first use; zoo._tofu)
     ├── tmp/                               work folders of running pulls and exports (tmp/<what>-<host>-<pid>-…)
     ├── index/  stages/  exports/  sessions/  vectors/  embeds/
     │                                      derived files, rebuilt from the blobs when missing
-    └── (every area is named once, in zoo._layout, with its gc rule)
+    └── (every area is named once, in zoo._layout, with its typed paths and its gc rules)
 
 A blob enters ``blobs/`` only by an atomic rename after its size and sha256
 were checked, so a file there is trusted by its name; ``verify`` re-hashes
@@ -39,35 +35,24 @@ other process holds the cache's use lock (:func:`zoo._locks.using`, taken by
 pulls, imports, exports, embeddings and vector conversions).
 
 Files the registry pins by another digest (sha384, a sha256 prefix, md5 or
-sha1) are stored by their sha256 too: the first pull checks that digest,
-computes the sha256 and records it under ``tofu/`` (trust on first use);
-later pulls, ``verify`` and lock files use the sha256. A prefix record is
-keyed by the source as well, since a 32-bit prefix is cheap to collide: one
-entry's first pull cannot decide what another entry with the same prefix is.
-
-A ``hub``-tier file (a Hugging Face file named without commit or hash) is
-pinned the same way, by the Hub file: its first pull records the commit
-``main`` pointed at and the sha256 and size the Hub advertised and the bytes
-matched. Later pulls fetch that commit and check that sha256; the pin is never
-moved (remove the record to re-resolve). This module is the only writer of
-``tofu/``.
+sha1), and ``hub``-tier files, are stored by their sha256 too: their first
+pull records what it found under ``tofu/`` (:mod:`zoo._tofu`, trust on first
+use), and later pulls, ``verify`` and lock files use the sha256.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import _atomic, _layout, _locks, _settings
-from zoo._hashing import GIT_BLOB, Expected, hash_file, hash_prefix
+from zoo import _atomic, _layout, _locks, _tofu
+from zoo._hashing import Expected, hash_file, hash_prefix
 from zoo.errors import ChecksumMismatchError, NotCachedError
 
 if TYPE_CHECKING:
@@ -76,9 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["Cache", "CachedVersion", "GcReport", "VerifyReport", "MANIFEST"]
 
 MANIFEST = ".zoo-manifest.json"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_PARTIAL = ".partial"
 
 
 @dataclass(frozen=True)
@@ -163,120 +145,54 @@ class Cache:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None):
-        self.root = Path(root) if root is not None else _settings.home()
+        #: The typed paths of this cache's areas (:class:`zoo._layout.Layout`).
+        self.layout = _layout.Layout(root) if root is not None else _layout.current()
+        self.root = self.layout.root
 
     # ---- paths ----------------------------------------------------------
 
     @property
     def blobs(self) -> Path:
         """The folder of sha256 blobs."""
-        return self.root / "blobs" / "sha256"
+        return self.layout.blobs
 
     def blob_path(self, sha256: str) -> Path:
         """Where the blob of ``sha256`` lives (whether present or not)."""
-        return self.blobs / sha256
+        return self.layout.blob(sha256)
 
     def partial_path(self, sha256: str) -> Path:
         """Where an interrupted download of ``sha256`` is kept for resuming."""
-        return self.blobs / f"{sha256}{_PARTIAL}"
+        return self.layout.partial(sha256)
 
-    # ---- trust on first use ---------------------------------------------
+    # ---- trust on first use (zoo._tofu) ---------------------------------
 
     def record_path(self, expected: Expected) -> Path | None:
-        """Where what a first pull found about such a file is recorded (None: nothing to record).
-
-        Removing a hub-tier file's record makes its next pull resolve ``main`` again.
-        """
-        tofu = self.root / "tofu"
-        if expected.hub is not None:
-            return tofu / "hf" / expected.hub.repo / f"{urllib.parse.quote(expected.hub.file, safe='')}.json"
-        if expected.weak is None or expected.weak[0] == GIT_BLOB:
-            return None
-        algo, hexdigest = expected.weak
-        if algo == "sha256_prefix":
-            return tofu / algo / f"{hexdigest}-{expected.origin}" if expected.origin else None
-        return tofu / algo / hexdigest
+        """Where what a first pull found about such a file is recorded (None: nothing to record)."""
+        return _tofu.record_path(self.layout, expected)
 
     def hub_pin(self, file: FileInfo) -> dict[str, Any] | None:
         """The recorded ``{repo, file, commit, sha256, size}`` of a hub-tier file, or None."""
-        if file.tier != "hub":
-            return None
-        path = self.record_path(Expected.of(file.record))
-        try:
-            pin = json.loads(path.read_text())  # type: ignore[union-attr]
-        except (OSError, ValueError):
-            return None
-        ok = (
-            isinstance(pin, dict)
-            and _COMMIT.match(str(pin.get("commit")))
-            and _SHA256.match(str(pin.get("sha256")))
-            and isinstance(pin.get("size"), int)
-        )
-        return pin if ok else None
+        return _tofu.hub_pin(self.layout, file)
 
     def recall(self, file: FileInfo) -> str | None:
         """The sha256 of a registry file: pinned, or recorded on first pull; None if unknown."""
-        if file.sha256:
-            return file.sha256
-        if file.tier == "hub":
-            pin = self.hub_pin(file)
-            return pin["sha256"] if pin else None
-        path = self.record_path(Expected.of(file.record))
-        if path is None:
-            return None
-        try:
-            value = path.read_text().strip()
-        except OSError:
-            return None
-        return value if _SHA256.match(value) else None
+        return _tofu.recall(self.layout, file)
 
     def expected(self, file: FileInfo) -> Expected:
         """What a registry file's bytes must be, with what first pulls recorded filled in."""
-        pin = self.hub_pin(file)
-        if pin is not None:
-            return Expected.of(file.record, pin["sha256"], commit=pin["commit"], size=pin["size"])
-        return Expected.of(file.record, self.recall(file))
+        return _tofu.expected(self.layout, file)
 
     def adopt_record(self, other: Cache, file: FileInfo) -> bool:
-        """Copies what ``other`` (a shared cache) recorded on its first pull of ``file``, when this cache has nothing.
-
-        Returns True when a record was copied: this cache then expects the same bytes (commit and sha256
-        of a hub-tier file, the sha256 of a weakly pinned one). Nothing is written to ``other``.
-        """
-        path = self.record_path(Expected.of(file.record))
-        if path is None or path.exists() or other.recall(file) is None:
-            return False
-        theirs = other.record_path(Expected.of(file.record))
-        try:
-            data = theirs.read_bytes()  # type: ignore[union-attr]
-        except OSError:
-            return False
-        _atomic.write_bytes(path, data)
-        return True
+        """Copies what ``other`` (a shared cache) recorded on its first pull of ``file``, when this cache has nothing."""
+        return _tofu.adopt(self.layout, other.layout, file)
 
     def remember(self, weak: tuple[str, str], sha256: str) -> None:
         """Records the sha256 found for a file pinned by md5, sha1 or sha384 (trust on first use)."""
-        self.record(Expected(None, None, weak), sha256)
+        _tofu.record(self.layout, Expected(None, None, weak), sha256)
 
     def record(self, expected: Expected, sha256: str) -> None:
-        """Records what a verified first pull found, so later pulls, ``verify`` and locks use the sha256.
-
-        A hub-tier file's pin (commit, sha256, size) is written once and never
-        moved by later pulls.
-
-        Args:
-            expected: What the bytes were checked against.
-            sha256: Their sha256.
-        """
-        path = self.record_path(expected)
-        if path is None or (expected.hub is not None and (expected.hub.recorded or expected.hub.commit is None)):
-            return
-        if expected.hub is not None:
-            hub = expected.hub
-            text = json.dumps({"repo": hub.repo, "file": hub.file, "commit": hub.commit, "sha256": sha256, "size": expected.size}, indent=1)
-        else:
-            text = sha256
-        _atomic.write_text(path, text + "\n", fsync=True)
+        """Records what a verified first pull found (a hub-tier pin is written once, never moved)."""
+        _tofu.record(self.layout, expected, sha256)
 
     def has_file(self, file: FileInfo) -> bool:
         """True when the blob of a registry file is in the cache."""
@@ -289,19 +205,15 @@ class Cache:
 
     def model_dir(self, name: str, version: str) -> Path:
         """The folder of one model version."""
-        return self.root / "models" / name / version
-
-    def area(self, name: str) -> Path:
-        """The folder of one cache area (``blobs``, ``exports``, ``vectors``...; see :mod:`zoo._layout`)."""
-        return _layout.area(self.root, name)
+        return self.layout.model(name, version)
 
     def staging_dir(self, purpose: str = "staging") -> Path:
         """A new empty work folder under ``tmp/``, named for this process (gc leaves it while it runs)."""
-        return _layout.work_dir(self.root, purpose)
+        return self.layout.work_dir(purpose)
 
     def lock_path(self, name: str) -> Path:
         """The lock file of one blob (by sha256) or job (``vectors-<sha256>``, ``export-<key>``...)."""
-        return self.area("locks") / f"{name}.lock"
+        return self.layout.lock(name)
 
     def lock(self, name: str, timeout: float | None = None) -> Any:
         """Holds the inter-process lock of one blob or job (a context manager).
@@ -316,7 +228,11 @@ class Cache:
         return _locks.exclusive(self.lock_path(name), timeout=timeout, what=name)
 
     def in_use(self) -> Any:
-        """Marks this process as working in the cache while the ``with`` block runs (gc then keeps what it may need)."""
+        """Marks this process as working in the cache while the ``with`` block runs (gc then keeps what it may need).
+
+        The cache is also the current one meanwhile (:func:`zoo._layout.current`): what the block derives
+        (stages, exports, converted vectors) goes under its root.
+        """
         return _locks.using(self.root)
 
     # ---- adding blobs -----------------------------------------------------
@@ -448,7 +364,7 @@ class Cache:
     def versions(self) -> list[CachedVersion]:
         """Every model version with a folder in the cache, sorted."""
         found = []
-        models = self.root / "models"
+        models = self.layout.models
         if not models.is_dir():
             return []
         for manifest in sorted(models.glob(f"*/*/{MANIFEST}")):
@@ -477,8 +393,9 @@ class Cache:
         ``areas`` maps each area of :data:`zoo._layout.AREAS` present on disk to its bytes.
         """
         blobs = list(self.iter_blobs())
-        partial = [p for p in self.blobs.glob(f"*{_PARTIAL}")] if self.blobs.is_dir() else []
-        areas = {a.name: _tree_bytes(self.area(a.name)) for a in _layout.AREAS if self.area(a.name).exists()}
+        partial = [p for p in self.blobs.glob(f"*{_layout.PARTIAL}")] if self.blobs.is_dir() else []
+        folders = {a.name: self.layout.area(a.name) for a in _layout.AREAS}
+        areas = {name: _tree_bytes(path) for name, path in folders.items() if path.exists()}
         return {
             "blobs": len(blobs),
             "blob_bytes": sum(p.stat().st_size for p in blobs),
@@ -495,7 +412,7 @@ class Cache:
         Returns:
             (removed version folders, bytes freed).
         """
-        folders = [self.model_dir(name, version)] if version else sorted((self.root / "models" / name).glob("*"))
+        folders = [self.model_dir(name, version)] if version else sorted((self.layout.models / name).glob("*"))
         folders = [f for f in folders if f.is_dir()]
         if not folders:
             what = name if version is None else f"{name}@{version}"
@@ -503,7 +420,7 @@ class Cache:
         candidates = {sha for f in folders for sha in self._read_manifest(f).values()}
         for folder in folders:
             shutil.rmtree(folder)
-        parent = self.root / "models" / name
+        parent = self.layout.models / name
         if parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
         still = self.referenced()
@@ -516,7 +433,7 @@ class Cache:
         return folders, freed
 
     def gc(self, *, derived: bool = False) -> GcReport:
-        """Removes what nothing needs, and never what a live process holds.
+        """Removes what nothing needs, and never what a live process holds: each area's rules (:data:`zoo._layout.AREAS`).
 
         Always: temp files and work folders of processes that are gone, and
         converted vectors whose source blob is gone. When no other process is
@@ -528,52 +445,15 @@ class Cache:
         report = GcReport()
         with _locks.idle(self.root) as idle:
             report.idle = idle
-            self._gc_dead_temps(report)
             busy = "another zoo process is using the cache" if _locks.can_tell(self.root) else (
                 "this file system has no flock, so gc cannot tell whether another process uses the cache"
             )
-            keep = self.referenced()
-            for path in _entries(self.blobs):
-                if not path.is_file() or _atomic.is_temp(path) or path.name in keep:
-                    continue
-                what = "partial download" if path.name.endswith(_PARTIAL) else "unreferenced blob"
-                if idle:
-                    self._drop(path, report)
-                else:
-                    report.kept.append((self._rel(path), f"{what}: {busy}"))
-            for folder in _entries(self.area("vectors")):
-                if folder.is_dir() and not _atomic.is_temp(folder) and not self.has_blob(folder.name) and idle:
-                    self._drop(folder, report)
-            if derived:
-                for name in _layout.DERIVED:
-                    for path in _entries(self.area(name)):
-                        if _atomic.is_temp(path):
-                            continue
-                        if idle:
-                            self._drop(path, report)
-                        else:
-                            report.kept.append((self._rel(path), f"derived file: {busy}"))
+            sweep = _Sweep(self, report, idle, busy)
+            for area in _layout.AREAS:
+                for rule in area.gc:
+                    if derived or not rule.derived:
+                        rule.run(self.layout.area(area.name), sweep)
         return report
-
-    def _gc_dead_temps(self, report: GcReport) -> None:
-        """Temp files and work folders whose writer is gone, in every area."""
-        for path in _entries(self.area("tmp")):
-            owner = _layout.work_owner(path) or _atomic.temp_owner(path)
-            if owner is not None and _layout.pid_alive(owner[1], owner[0]):
-                report.kept.append((self._rel(path), f"work folder of running pid {owner[1]}"))
-            else:
-                self._drop(path, report)  # a dead writer's, or a name no live writer makes
-        for a in _layout.AREAS:
-            if a.name in ("tmp", "locks", "index"):
-                continue
-            # os.walk, not rglob: folders come and go under a running writer, and walk ignores that.
-            for folder, dirs, names in os.walk(self.area(a.name)):
-                temps = [Path(folder, n) for n in dirs + names if _atomic.is_temp(n)]
-                dirs[:] = [d for d in dirs if not _atomic.is_temp(d)]
-                for path in temps:
-                    owner = _atomic.temp_owner(path)
-                    if owner is not None and not _layout.pid_alive(owner[1], owner[0]):
-                        self._drop(path, report)
 
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.root))
@@ -659,9 +539,29 @@ def _tree_bytes(path: Path) -> int:
         return 0
 
 
-def _entries(folder: Path) -> list[Path]:
-    """The sorted entries of a folder; none when it does not exist (or vanished meanwhile)."""
-    try:
-        return sorted(folder.iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+class _Sweep:
+    """What the layout's gc rules work with (:class:`zoo._layout.Sweep`): one gc run over one cache."""
+
+    def __init__(self, cache: Cache, report: GcReport, idle: bool, busy: str):
+        self.cache, self.report, self.idle, self.busy = cache, report, idle, busy
+        self._referenced: set[str] | None = None
+
+    def drop(self, path: Path) -> None:
+        self.cache._drop(path, self.report)
+
+    def keep(self, path: Path, why: str) -> None:
+        self.report.kept.append((self.cache._rel(path), why))
+
+    def when_idle(self, path: Path, what: str) -> None:
+        if self.idle:
+            self.drop(path)
+        else:
+            self.keep(path, f"{what}: {self.busy}")
+
+    def referenced(self) -> set[str]:
+        if self._referenced is None:
+            self._referenced = self.cache.referenced()
+        return self._referenced
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.cache.has_blob(sha256)

@@ -8,17 +8,21 @@ later layers are not even kept in memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoo import _stages
+from zoo import _layout, _stages
 from zoo._plugins import ADAPTERS
 from zoo._stages import Stage, StageSet
 from zoo.adapters import Cut, get_adapter, preprocess_for
 from zoo.errors import InvalidOptionError, WeightsError
 from zoo.registry import ModelInfo, load_catalog
+
+if TYPE_CHECKING:
+    from zoo.cache import Cache
 
 __all__ = [
     "Stage",
@@ -55,19 +59,21 @@ def stage_set(info: ModelInfo, folder: Path | None = None) -> StageSet:
     return get_adapter(info.adapter).stages(info, folder)
 
 
-def stages(model_id: str, *, all: bool = False, registries: Registries = None) -> list[Stage]:  # noqa: A002
+def stages(model_id: str, *, all: bool = False, registries: Registries = None, cache: Cache | None = None) -> list[Stage]:  # noqa: A002
     """Returns the stages of a model version, input first, derived from its architecture.
 
     Args:
         model_id: ``[family/]name[@version]``.
         all: Every measured cut point, not only the main stages.
         registries: Extra registries.
+        cache: The cache whose stages area keeps the derived set (default: ``$ZOO_HOME``).
 
     Example:
         >>> [s.name for s in stages("resnet50")][-2:]
         ['layer3', 'layer4']
     """
-    found = stage_set(load_catalog(registries).info(model_id))
+    with _layout.use(cache.root) if cache is not None else contextlib.nullcontext():
+        found = stage_set(load_catalog(registries).info(model_id))
     return list(found.stages) if all else found.main
 
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoo import _layout, _locks, _settings
+from zoo import _layout, _locks
 from zoo._defaults import EXPORT_ATOL, EXPORT_OPSET, EXPORT_RTOL, EXPORTERS
 from zoo._ort import ort_session
 from zoo._version import __version__
@@ -35,6 +35,9 @@ from zoo.exporter._parity import Parity, measure_parity
 from zoo.exporter._variants import Variant, build_variant
 from zoo.features import build, cut_for
 from zoo.registry import FileInfo, ModelInfo, load_catalog
+
+if TYPE_CHECKING:
+    from zoo.cache import Cache
 
 __all__ = ["ExportResult", "export", "DEFAULT_OPSET"]
 
@@ -157,6 +160,7 @@ def export(
     min_cosine: float | None = None,
     min_agreement: float | None = None,
     text_field: str | None = None,
+    cache: Cache | None = None,
 ) -> ExportResult:
     """Exports a model version cut after a stage to ONNX, checked against torch.
 
@@ -185,6 +189,7 @@ def export(
         exporter: ``auto`` (dynamo, then TorchScript), ``dynamo`` or ``torchscript``.
         use_cache: Reuse an identical earlier export.
         registries, offline, progress: As for :func:`zoo.pull`.
+        cache: The cache to pull into and keep the export in (default: ``$ZOO_HOME``).
 
     Returns:
         An :class:`ExportResult`.
@@ -211,8 +216,7 @@ def export(
     stem = "-".join(cut.names) if cut.stages else "full"
     dest = prepare_output(output or f"{info.name}-{stem}.onnx".replace("/", "_"))
     key = _cache_key(info, cut, opset, batch, exporter, vocab, variant)
-    cache_dir = _settings.home() / "exports"
-    cached = cache_dir / f"{key}.onnx"
+    cached = _layout.current().export(key)
     if use_cache and cached.is_file():
         copy_atomic(cached, dest)
         meta = read_metadata(dest)
@@ -226,7 +230,7 @@ def export(
         )
 
     module, cut, folder = build(info, until, head=head, pretrained=True, vocab=vocab, offline=offline, progress=progress)
-    work = _layout.work_dir(_settings.home(), "export")
+    work = _layout.current().work_dir("export")
     try:
         raw = work / "model.onnx"
         kind, opset = adapter.export_graph(module, info, cut, raw, opset=opset, batch=batch, exporter=exporter)
@@ -267,7 +271,7 @@ def export(
         if big:
             save_external(final, data, dest)  # too big for the export cache's single-file copies
         elif use_cache:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            cached.parent.mkdir(parents=True, exist_ok=True)
             save_model(final, cached)
             copy_atomic(cached, dest)
         else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo import _locks, _settings
+from zoo import _layout, _locks
 from zoo._ort import ort_session
 from zoo.adapters import modality_of
 from zoo.errors import WeightsError
@@ -60,7 +60,7 @@ def session(
 
     info = load_catalog(registries).info(model_id)
     stem = (until if isinstance(until, str) else "-".join(until)) if until else "trunk"
-    target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_")
+    target = _layout.current().session(f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_"))
     result = export(model_id, until, target, registries=registries, offline=offline, **export_options)
     modality = modality_of(info)
     pre = modality.transform(info)

@@ -1,4 +1,4 @@
-"""A folder source: a mirror folder's ``sha256/<hex>``, or a shared cache's ``blobs/<hex>``, copied and checked.
+"""A folder source: a mirror folder's blobs (:func:`zoo._layout.mirror_blob`), or a shared cache's, copied and checked.
 
 Nothing outside the folder is read: a link on the way that leads out of it is
 refused before its target is opened.
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo._hashing import CHUNK, Expected
+from zoo._layout import Layout, mirror_blob
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, UnsafeFileError
 from zoo.fetch._failures import check_space
@@ -29,7 +30,7 @@ def fetch_folder(
     on_bytes: OnBytes | None = None,
     source: str = "mirror",
 ) -> FetchResult | None:
-    """Copies ``folder/sha256/<hex>`` (a local mirror, or a shared cache's ``blobs``) into the cache, checking it.
+    """Copies ``folder/sha256/<hex>`` (a local mirror, or a shared cache's blobs area) into the cache, checking it.
 
     A symlink on the way (``sha256/<hex>`` itself, or the ``sha256`` folder) may
     point elsewhere inside the mirror folder, never out of it: such a link is
@@ -47,7 +48,7 @@ def fetch_folder(
     if expected.sha256 is None:
         return None
     root = Path(folder)
-    src = root / "sha256" / expected.sha256
+    src = root / mirror_blob(expected.sha256)
     if not os.path.lexists(src):
         return None
     label = label or str(src)
@@ -104,7 +105,7 @@ class FolderSource:
 
     ``kind="mirror"``: a mirror folder, ``root/sha256/<hex>`` (``zoo mirror sync`` writes one).
     ``kind="shared"``: a read-only shared cache (``ZOO_SHARED_CACHE``), a ``ZOO_HOME`` whose
-    ``blobs/<hex>`` is laid out as a mirror's ``sha256/``. Nothing is ever written there.
+    blobs area is laid out as a mirror folder. Nothing is ever written there.
     """
 
     root: str
@@ -121,7 +122,7 @@ class FolderSource:
         if sha256 is None:
             # Addressed by sha256, not known yet for this file.
             return Absent("not in the shared cache" if shared else "skipped: the file's sha256 is not known yet")
-        folder = Path(self.root) / "blobs" if shared else self.root
+        folder = Layout(self.root).blobs_area if shared else self.root
         result = fetch_folder(folder, request.cache, request.expected, label=request.label, on_bytes=request.on_bytes, source=self.kind)
         if result is None:
             return Absent("not in the shared cache" if shared else f"not there (no sha256/{sha256[:12]}…)")

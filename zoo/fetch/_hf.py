@@ -144,7 +144,7 @@ def fetch_hf(
     endpoint = os.environ.get("HF_ENDPOINT") or None
     url = hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
     # huggingface_hub stages the whole file under tmp/ (no resume across pulls): refuse before any request if it cannot fit.
-    check_space(cache.root / "tmp", expected.size, 0, label)
+    check_space(cache.layout.tmp, expected.size, 0, label)
     # huggingface_hub retries a Hub it cannot reach for ~24 s; one HEAD of our own says at once if it is there at all.
     hub_probe(url, endpoint, label)
     staging = cache.staging_dir()

@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 
 from zoo._hashing import CHUNK, Expected
+from zoo._layout import mirror_blob
 from zoo.cache import Cache
 from zoo.errors import (
     ChecksumMismatchError,
@@ -172,7 +173,7 @@ class S3Mirror:
         if sha256 is None:
             return Absent("skipped: the file's sha256 is not known yet")
         location = S3Location(self.url, request.policy)
-        key = location.path(f"sha256/{sha256}")
+        key = location.path(mirror_blob(sha256))
         attempt = 0
         while True:
             attempt += 1

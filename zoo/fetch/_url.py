@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo._hashing import Expected, hash_prefix
+from zoo._layout import mirror_blob
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatchError, DownloadError
 from zoo.fetch._failures import check_space, http_error
@@ -236,7 +237,7 @@ class HttpMirror:
         sha256 = request.expected.sha256
         if sha256 is None:
             return Absent("skipped: the file's sha256 is not known yet")
-        url = self.base.rstrip("/") + f"/sha256/{sha256}"
+        url = self.base.rstrip("/") + "/" + mirror_blob(sha256)
         if not url.startswith("https://") and not is_local_url(url):
             raise DownloadError(
                 f"mirror {url} is plain http on a public host; use https, or a mirror on this machine or a private network",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from zoo import _atomic
+from zoo._layout import mirror_blob
 from zoo.errors import UnsafeFileError
 from zoo.mirror._store import BLOBS, OnBytes
 
@@ -46,13 +47,13 @@ class FolderStore:
         }
 
     def put_blob(self, sha256: str, src: Path, on_bytes: OnBytes | None = None) -> None:
-        with _atomic.atomic_path(self.root / BLOBS / sha256) as tmp:
+        with _atomic.atomic_path(self.root / mirror_blob(sha256)) as tmp:
             shutil.copyfile(src, tmp)
         if on_bytes is not None:
             on_bytes(src.stat().st_size)
 
     def open_blob(self, sha256: str) -> BinaryIO:
-        return (self.root / BLOBS / sha256).open("rb")
+        return (self.root / mirror_blob(sha256)).open("rb")
 
     def read_text(self, rel: str) -> str | None:
         try:

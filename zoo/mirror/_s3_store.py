@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zoo._layout import mirror_blob
 from zoo.errors import MirrorError
 from zoo.fetch import S3Location
 from zoo.mirror._store import BLOBS, OnBytes
@@ -64,11 +65,11 @@ class S3Store:
                     self.reported = self.value
 
         progress = _Progress()
-        self._call(f"uploading sha256/{sha256[:12]}…", fs.put_file, str(src), self.location.path(f"{BLOBS}/{sha256}"),
+        self._call(f"uploading sha256/{sha256[:12]}…", fs.put_file, str(src), self.location.path(mirror_blob(sha256)),
                    callback=progress, chunksize=self.location.PART)
 
     def open_blob(self, sha256: str) -> BinaryIO:
-        return self._call("reading", self.location.fs.open, self.location.path(f"{BLOBS}/{sha256}"), "rb", block_size=self.location.READ_BLOCK)
+        return self._call("reading", self.location.fs.open, self.location.path(mirror_blob(sha256)), "rb", block_size=self.location.READ_BLOCK)
 
     def read_text(self, rel: str) -> str | None:
         fs = self.location.fs

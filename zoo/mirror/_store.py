@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-BLOBS = "sha256"
+from zoo._layout import MIRROR_BLOBS as BLOBS  # the folder of blobs, named by the layout (zoo._layout.mirror_blob)
+
 OnBytes = Callable[[int], None]
 
 

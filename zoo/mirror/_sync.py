@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo._layout import mirror_blob
 from zoo._version import __version__
 from zoo.cache import Cache
 from zoo.errors import InvalidOptionError, RegistryError, RegistryIssue
@@ -141,7 +142,7 @@ def sync(
             entry["default"] = version
         family[name] = entry
         touched.add(catalog.family(name))
-    writes = [BLOBS, "registry", INDEX, *(f"{BLOBS}/{s}" for s in index["blobs"]), *(f"registry/{k}.yaml" for k in touched)]
+    writes = [BLOBS, "registry", INDEX, *(mirror_blob(s) for s in index["blobs"]), *(f"registry/{k}.yaml" for k in touched)]
     store.prepare(writes)
     present = store.blob_sizes()
     sizes = {f.sha256: f.size for r in results for f in r.files}
@@ -153,7 +154,7 @@ def sync(
         progress({"event": "start", "model": label, "files": len(wanted), "bytes": sum(sizes[s] for s in wanted),
                   "missing": len(todo), "missing_bytes": sum(sizes[s] for s in todo)})
     for sha in todo:
-        path = f"{BLOBS}/{sha}"
+        path = mirror_blob(sha)
         on_bytes = None
         if progress is not None:
             progress({"event": "file", "model": label, "path": path, "size": sizes[sha], "sha256": sha, "status": "uploading"})

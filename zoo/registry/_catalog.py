@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo import _atomic, _settings
+from zoo import _atomic, _layout, _settings
 from zoo._ids import ModelId, parse_model_id
 from zoo._version import __version__
 from zoo.errors import (
@@ -265,7 +265,7 @@ def load_catalog(registries: Sequence[str | os.PathLike[str]] | None = None) -> 
     cached = _CATALOGS.get(key)
     if cached is not None:
         return cached
-    folder = _settings.home() / "index"
+    folder = _layout.current().index
     path = folder / f"registry-{key[:32]}.json"
     index = _listing.read(path)
     if index is None or index.get("format") != _INDEX_FORMAT:

@@ -10,6 +10,7 @@ from typing import Any
 
 from zoo import _settings
 from zoo._hashing import STRONG_TIERS, Expected
+from zoo._layout import mirror_blob
 from zoo.cache import Cache
 from zoo.errors import (
     ChecksumMismatchError,
@@ -331,7 +332,7 @@ def _in_folder_mirror(file: FileInfo, cache: Cache, mirrors: Sequence[str]) -> b
     by name, rather than be stat'ed here (or reported as a file missing offline).
     """
     sha256 = cache.recall(file)
-    places = (Path(m) / "sha256" / sha256 for m in mirrors) if sha256 is not None else ()
+    places = (Path(m) / mirror_blob(sha256) for m in mirrors) if sha256 is not None else ()
     return any(os.path.lexists(p) and (os.path.islink(p) or os.path.islink(p.parent) or p.is_file()) for p in places)
 
 

@@ -7,10 +7,8 @@ pickles (``*.bin``, ``*.pt``, ``*.pkl``, ``*.h5``, ``*.msgpack``) and Python
 files are never fetched. The first pull asks the Hub's tree API for the
 listing, which states each LFS file's sha256 and each small file's git blob
 id; every file is then checked against that as it arrives, and the listing
-is recorded (trust on first use) with the sha256 found for each small file::
-
-    $ZOO_HOME/tofu/hf-snapshot/<owner>/<repo>/<commit>.json
-        {"repo", "revision", "files": [{"path", "size", "sha256" | "blob_id"}], "left_out": [...]}
+is recorded (trust on first use, :mod:`zoo._tofu`) with the sha256 found for
+each small file.
 
 Later pulls, ``zoo verify`` and ``zoo registry lock`` use the record, so a
 snapshot works offline once pulled and locks to sha256 pins like any file.
@@ -19,29 +17,17 @@ snapshot works offline once pulled and locks to sha256 pins like any file.
 from __future__ import annotations
 
 import fnmatch
-import json
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from zoo import _atomic
+from zoo import _tofu
 from zoo.cache import Cache
 from zoo.errors import OfflineError, UnsupportedModelError
 from zoo.registry import FileInfo, HubSnapshot, ModelInfo
 
-__all__ = ["SnapshotListing", "files_of", "known_files", "listing", "record_path", "record_pulled", "snapshot_files"]
+__all__ = ["SnapshotListing", "files_of", "known_files", "listing", "record_pulled", "snapshot_files"]
 
-# A recorded listing larger than this is not one zoo wrote.
-_MAX_RECORD = 16 * 1024 * 1024
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _WEIGHTS = ".safetensors"
-
-
-def record_path(cache: Cache, snapshot: HubSnapshot) -> Path:
-    """Where the listing of ``snapshot`` is recorded in ``cache``."""
-    return cache.area("tofu") / "hf-snapshot" / snapshot.repo / f"{snapshot.revision}.json"
 
 
 def wanted(path: str) -> bool:
@@ -76,27 +62,14 @@ class SnapshotListing:
             out.append(FileInfo.of(record))
         return tuple(out)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The recorded form."""
-        return {"repo": self.snapshot.repo, "revision": self.snapshot.revision, "files": self.files, "left_out": self.left_out}
+
+def _recorded(cache: Cache, snapshot: HubSnapshot) -> SnapshotListing | None:
+    found = _tofu.read_listing(cache.layout, snapshot.repo, snapshot.revision)
+    return SnapshotListing(snapshot, *found) if found is not None else None
 
 
-def _read_record(path: Path, snapshot: HubSnapshot) -> SnapshotListing | None:
-    try:
-        if path.stat().st_size > _MAX_RECORD:
-            return None
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        files = [
-            {"path": str(f["path"]), "size": int(f["size"]), **({"sha256": f["sha256"]} if f.get("sha256") else {"blob_id": f["blob_id"]})}
-            for f in doc["files"]
-        ]
-        if doc["repo"] != snapshot.repo or doc["revision"] != snapshot.revision:
-            return None
-        if not all(_SHA256.match(f.get("sha256", "")) or _SHA1.match(f.get("blob_id", "")) for f in files):
-            return None
-        return SnapshotListing(snapshot, files, [str(p) for p in doc.get("left_out", ())])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def _record(cache: Cache, listing: SnapshotListing) -> None:
+    _tofu.write_listing(cache.layout, listing.snapshot.repo, listing.snapshot.revision, listing.files, listing.left_out)
 
 
 def listing(info: ModelInfo, cache: Cache, *, offline: bool) -> SnapshotListing:
@@ -111,8 +84,7 @@ def listing(info: ModelInfo, cache: Cache, *, offline: bool) -> SnapshotListing:
     snapshot = info.snapshot
     if snapshot is None:
         raise ValueError(f"{info.id} is not a snapshot version")
-    path = record_path(cache, snapshot)
-    found = _read_record(path, snapshot)
+    found = _recorded(cache, snapshot)
     if found is not None:
         return found
     if offline:
@@ -146,7 +118,7 @@ def listing(info: ModelInfo, cache: Cache, *, offline: bool) -> SnapshotListing:
         {"path": t.path, "size": t.size, **({"sha256": t.sha256} if t.sha256 else {"blob_id": t.blob_id})} for t in kept
     ]
     result = SnapshotListing(snapshot, files, left_out)
-    _atomic.write_text(path, json.dumps(result.to_dict(), indent=1) + "\n", fsync=True)
+    _record(cache, result)
     return result
 
 
@@ -165,7 +137,7 @@ def known_files(info: ModelInfo, cache: Cache) -> tuple[FileInfo, ...]:
     (empty before its first pull), else the registry's (what export and embedding keys and metadata name)."""
     if info.snapshot is None or info.files:
         return info.files
-    found = _read_record(record_path(cache, info.snapshot), info.snapshot)
+    found = _recorded(cache, info.snapshot)
     return found.infos() if found is not None else ()
 
 
@@ -174,8 +146,7 @@ def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[Any]) -> None:
     snapshot = info.snapshot
     if snapshot is None:
         return
-    path = record_path(cache, snapshot)
-    found = _read_record(path, snapshot)
+    found = _recorded(cache, snapshot)
     if found is None:
         return
     sha = {p.path: p.sha256 for p in pulled}  # PulledFile s
@@ -186,4 +157,4 @@ def record_pulled(info: ModelInfo, cache: Cache, pulled: Sequence[Any]) -> None:
             f.pop("blob_id", None)
             changed = True
     if changed:
-        _atomic.write_text(path, json.dumps(found.to_dict(), indent=1) + "\n", fsync=True)
+        _record(cache, found)

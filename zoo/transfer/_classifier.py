@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import _layout, _settings, exporter
+from zoo import _layout, exporter
 from zoo._ort import ort_session
 from zoo.adapters import get_adapter, modality_of
 from zoo.errors import DatasetError, ExportError, ParityError, WeightsError
@@ -157,7 +157,7 @@ def export_classifier(
     _check_width(info, stage, head)
     dest = exporter.prepare_output(output or f"{info.name}-{stage.name}-classifier.onnx".replace("/", "_"))
 
-    work = _layout.work_dir(_settings.home(), "classifier")
+    work = _layout.current().work_dir("classifier")
     try:
         backbone = exporter.export(
             model_id, stage.name, work / "backbone.onnx", opset=opset, registries=registries, offline=offline, progress=progress
@@ -226,7 +226,7 @@ def _variant(
         feeds = {n: (a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)) for n, a in zip(names, args)}
         return fp32.run([OUTPUT], feeds)
 
-    work = _layout.work_dir(_settings.home(), "classifier")
+    work = _layout.current().work_dir("classifier")
     try:
         return exporter.build_variant(
             exporter.finalize_graph(model, meta), variant, info, reference=reference, work=work / "variant",

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from zoo import _atomic, _layout, _locks, _settings
+from zoo import _atomic, _layout, _locks
 from zoo._version import __version__
 from zoo.datasets import Dataset, Item, Skipped
 from zoo.errors import DatasetError, LockTimeoutError
@@ -178,7 +178,7 @@ def _assemble(work: Path, shards: int, output: str, meta: dict[str, str], dims: 
 @contextmanager
 def _job_lock(key: str, progress: Progress | None) -> Iterator[None]:
     """Holds the job's inter-process lock; a second run of the same job waits for the first."""
-    path = _layout.area(_settings.home(), "locks") / f"embed-{key}.lock"
+    path = _layout.current().lock(f"embed-{key}")
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(_locks.exclusive(path, timeout=0, what="embedding job"))
@@ -193,7 +193,7 @@ def _embed_local(
     progress: Progress | None,
 ) -> EmbedResult:
     """The local engine, under the job's lock: reuse the shards marked done, compute the rest, assemble."""
-    work = _settings.home() / "embeds" / key
+    work = _layout.current().embed_job(key)
     work.mkdir(parents=True, exist_ok=True)
     (work / "job.json").write_text(json.dumps(job, sort_keys=True))
     total = len(dataset)

@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from zoo import _atomic, _settings
+from zoo import _atomic, _layout
 from zoo.datasets import Dataset, Item, Skipped, open_fs
 from zoo.errors import (
     DatasetError,
@@ -265,6 +265,7 @@ def _settings_for_workers() -> dict[str, str]:
     for key in _PATH_SETTINGS:
         if found.get(key):
             found[key] = os.pathsep.join(os.path.abspath(os.path.expanduser(p)) for p in found[key].split(os.pathsep) if p.strip())
+    found["ZOO_HOME"] = os.path.abspath(_layout.current().root)  # the cache the job was handed, if one was
     return found
 
 
@@ -332,7 +333,7 @@ def _fetch_onnx(path: str, onnx: list[Any] | None) -> str:
     import ray
 
     data = ray.get(onnx[0])
-    target = _settings.home() / "sessions" / f"ray-{hashlib.sha256(data).hexdigest()[:16]}-{os.path.basename(path)}"
+    target = _layout.current().session(f"ray-{hashlib.sha256(data).hexdigest()[:16]}-{os.path.basename(path)}")
     if not target.is_file():
         _atomic.write_bytes(target, data)
     return str(target)
@@ -364,7 +365,7 @@ def _write_single(mapped: Any, output: str, meta: dict[str, str], skipped_before
     """Streams the actors' batches into one Parquet file (through a temp file: the metadata needs the skipped count)."""
     import pyarrow.parquet as pq
 
-    tmp = _settings.home() / "embeds" / f".ray-{uuid.uuid4().hex}.parquet"
+    tmp = _layout.current().embeds / f".ray-{uuid.uuid4().hex}.parquet"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     writer = None
     rows = done = 0

@@ -276,13 +276,13 @@ def encoder_for(
     regs = tuple(os.fspath(r) for r in registries or ())
     onnx_path = None
     if runtime == "onnx":
-        from zoo import _settings
+        from zoo import _layout
         from zoo.exporter import export
 
         stem = "-".join(stages)
         if len(stem) > 80:  # probing every stage of a deep model: keep the file name under the 255-byte limit
             stem = f"{len(stages)}stages-{hashlib.sha256(stem.encode()).hexdigest()[:16]}"
-        target = _settings.home() / "sessions" / f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_")
+        target = _layout.current().session(f"{info.name}-{info.version}-{stem}.onnx".replace("/", "_"))
         result = export(info.id, list(stages) if len(stages) > 1 else stages[0], target, registries=registries, offline=offline, progress=progress)
         onnx_path = str(Path(result.path))
     return Encoder(info, tuple(stages), how, runtime, onnx_path, threads, regs, offline, config, prompt_value, norm, position_limit)
