@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from typing import TYPE_CHECKING
 
 from zoo import _locks
 from zoo.datasets import Dataset, read_dataset
@@ -23,9 +22,6 @@ from zoo.registry import ModelInfo, load_catalog
 from zoo.transfer._local import embed_local
 from zoo.transfer._output import EmbedResult, Progress, emit
 from zoo.transfer._runtime import Encoder, encoder_for
-
-if TYPE_CHECKING:
-    from zoo.cache import Cache
 
 if TYPE_CHECKING:
     from zoo.cache import Cache
