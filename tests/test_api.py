@@ -128,6 +128,7 @@ LAYERS = {
     "zoo._onnx_files": 0,
     "zoo._units": 0,
     "zoo._ort": 0,
+    "zoo._paths": 0,
     "zoo.schema": 1,
     "zoo.registry": 2,
     "zoo.site": 6,

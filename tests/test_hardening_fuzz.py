@@ -674,7 +674,7 @@ def glove_lines(draw: st.DrawFn) -> bytes:
         sep = draw(SEPS)
         lines.append(draw(WORDS) + b"".join(sep + draw(FLOATS) for _ in range(n)))
     end = draw(st.sampled_from([b"\n", b"\r\n", b""]))
-    return draw(st.sampled_from([b"", vectors._BOM])) + end.join(lines) + end * draw(st.integers(0, 1))
+    return draw(st.sampled_from([b"", vectors._parse.BOM])) + end.join(lines) + end * draw(st.integers(0, 1))
 
 
 HEADER_NUMBERS = st.one_of(st.integers(0, 5).map(str), st.sampled_from([str(10**12), str(2**31), str(2**63), str(10**30), "9" * 5000]))

