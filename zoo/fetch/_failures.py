@@ -130,6 +130,14 @@ def disk_full(exc: OSError, label: str, folder: Path, size: int | None, partial:
     )
 
 
+def hub_failure(exc: BaseException, label: str, url: str, doing: str, short: str) -> DownloadError:
+    """The DownloadError for any other failure of a huggingface_hub call: the host cannot be reached, else
+    ``{label}: {doing} failed ({exc})`` with its HTTP status (``reason``: ``{short} failed ({exc})``)."""
+    return cannot_reach(exc, label, url, "hf") or DownloadError(
+        f"{label}: {doing} failed ({exc})", url=url, status=hub_status(exc), source="hf", reason=f"{short} failed ({exc})"
+    )
+
+
 def hub_status(exc: BaseException) -> int | None:
     """The HTTP status a huggingface_hub error carries (None for connection errors)."""
     status = getattr(getattr(exc, "response", None), "status_code", None)

@@ -24,6 +24,7 @@ from zoo.fetch._failures import (
     cannot_reach,
     check_space,
     disk_full,
+    hub_failure,
     hub_status,
     no_space_in,
 )
@@ -72,10 +73,7 @@ def resolve_hub(repo: str, filename: str, expected: Expected, *, label: str = ""
             url=url, status=hub_status(exc), source="hf", reason=f"not on the Hub's main branch ({type(exc).__name__})",
         ) from exc
     except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
-        raise cannot_reach(exc, label, url, "hf") or DownloadError(
-            f"{label}: asking the Hugging Face Hub about {where} failed ({exc})",
-            url=url, status=hub_status(exc), source="hf", reason=f"asking the Hub failed ({exc})",
-        ) from exc
+        raise hub_failure(exc, label, url, f"asking the Hugging Face Hub about {where}", "asking the Hub") from exc
     commit = meta.commit_hash or ""
     etag = (meta.etag or "").lower()
     if not COMMIT_HEX.match(commit):
@@ -176,10 +174,7 @@ def fetch_hf(
             full = no_space_in(exc)
             if full is not None:
                 raise disk_full(full, label, staging, expected.size) from exc
-            raise cannot_reach(exc, label, url, "hf") or DownloadError(
-                f"{label}: Hugging Face download failed ({exc})",
-                url=url, status=hub_status(exc), source="hf", reason=f"download failed ({exc})",
-            ) from exc
+            raise hub_failure(exc, label, url, "Hugging Face download", "download") from exc
         size = path.stat().st_size
         # A file of the wrong size is refused without hashing it (the size is checked first).
         digests = (
@@ -324,8 +319,7 @@ def list_hub_tree(repo: str, revision: str, *, label: str = "") -> list[HubTreeF
             url=url, status=hub_status(exc) or 404, source="hf", reason=f"no such repo or commit ({type(exc).__name__})",
         ) from exc
     except Exception as exc:  # noqa: BLE001 - huggingface_hub's own HTTP client raises its own (non-OSError) errors
-        raise cannot_reach(exc, label, url, "hf") or DownloadError(
-            f"{label}: listing the files of {repo} at {revision[:10]} on the Hugging Face Hub failed ({exc})",
-            url=url, status=hub_status(exc), source="hf", reason=f"listing the files failed ({exc})",
+        raise hub_failure(
+            exc, label, url, f"listing the files of {repo} at {revision[:10]} on the Hugging Face Hub", "listing the files"
         ) from exc
     return files

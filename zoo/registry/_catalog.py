@@ -122,12 +122,6 @@ class Catalog:
             for version in self.models[name]["versions"]:
                 yield self.info(f"{name}@{version}")
 
-    def version_ids(self, names: Iterable[str] | None = None) -> Iterator[str]:
-        """``name@version`` of every version of the given models (default: all), without building their views."""
-        for name in self.models if names is None else names:
-            for version in self.models[name]["versions"]:
-                yield f"{name}@{version}"
-
     def entry(self, name: str, versions: Iterable[str] | None = None) -> dict[str, Any]:
         """Model ``name`` as a registry file holds it (the schema's mapping), with only ``versions`` if given.
 

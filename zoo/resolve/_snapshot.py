@@ -25,7 +25,7 @@ from zoo.cache import Cache
 from zoo.errors import OfflineError, UnsupportedModelError
 from zoo.registry import FileInfo, HubSnapshot, ModelInfo
 
-__all__ = ["SnapshotListing", "files_of", "known_files", "listing", "record_pulled", "snapshot_files"]
+__all__ = ["SnapshotListing", "files_of", "known_files", "listing", "record_pulled"]
 
 _WEIGHTS = ".safetensors"
 
@@ -122,14 +122,9 @@ def listing(info: ModelInfo, cache: Cache, *, offline: bool) -> SnapshotListing:
     return result
 
 
-def snapshot_files(info: ModelInfo, cache: Cache, *, offline: bool) -> tuple[FileInfo, ...]:
-    """The files of a snapshot version (see :func:`listing`)."""
-    return listing(info, cache, offline=offline).infos()
-
-
 def files_of(info: ModelInfo, cache: Cache, *, offline: bool) -> tuple[FileInfo, ...]:
-    """A version's files: the registry's, or for a snapshot its listing."""
-    return info.files if info.snapshot is None or info.files else snapshot_files(info, cache, offline=offline)
+    """A version's files: the registry's, or for a snapshot its listing (see :func:`listing`)."""
+    return info.files if info.snapshot is None or info.files else listing(info, cache, offline=offline).infos()
 
 
 def known_files(info: ModelInfo, cache: Cache) -> tuple[FileInfo, ...]:
